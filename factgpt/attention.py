@@ -1,0 +1,151 @@
+"""The two attention variants of the study.
+
+CausalSelfAttention scores a key by its content: q_t · k_j. The synthesizer
+scores it without looking at it: ReLU(x_t A + b1) B[:, j] + b2[j] depends on
+the query token and the key's *position* only. Writing that score as a dot
+product of [ReLU(x_t A + b1), 1] with [B[:, j], b2[j]] lets both variants run
+through the same fused attention kernel, the same packing masks and the same
+key/value cache.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Context:
+    """What every attention layer of one forward pass shares.
+
+    pos: (B, T) position of each query inside its example.
+    mask: None for a plain causal batch, else a boolean (B, 1, T, S) mask of the
+        keys each query may see (block-diagonal when examples are packed; the
+        cache's filled slots when decoding).
+    cache: the key/value cache when decoding, None otherwise.
+    explicit: use the reference attention (matmul, masked_fill, softmax) instead
+        of torch's fused scaled_dot_product_attention.
+    """
+
+    pos: torch.Tensor
+    mask: torch.Tensor | None = None
+    cache: "KVCache | None" = None
+    explicit: bool = False
+
+
+class KVCache:
+    """Keys and values of every layer, one slot per position, for greedy decoding."""
+
+    def __init__(self, n_layer: int, batch: int, n_head: int, slots: int, k_dim: int, v_dim: int,
+                 dtype: torch.dtype, device: torch.device):
+        self.k = torch.zeros(n_layer, batch, n_head, slots, k_dim, dtype=dtype, device=device)
+        self.v = torch.zeros(n_layer, batch, n_head, slots, v_dim, dtype=dtype, device=device)
+        self.layer = 0
+
+    def update(self, k: torch.Tensor, v: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k, v (B, nh, T, d) at slots pos (B, T); return this layer's full cache."""
+        K, V = self.k[self.layer], self.v[self.layer]
+        if k.shape[1] != K.shape[1]:  # shared synthesizer keys: one for all heads
+            k = k.expand(-1, K.shape[1], -1, -1)
+        b = torch.arange(K.shape[0], device=pos.device)[:, None]
+        K[b, :, pos] = k.transpose(1, 2).to(K.dtype)
+        V[b, :, pos] = v.transpose(1, 2).to(V.dtype)
+        self.layer = (self.layer + 1) % self.k.shape[0]
+        return K, V
+
+    def mask(self, pos: torch.Tensor) -> torch.Tensor:
+        """A query at position p sees the slots 0..p of its own row."""
+        slots = torch.arange(self.k.shape[3], device=pos.device)
+        return (slots[None, None, :] <= pos[:, :, None])[:, None]
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: Context, dropout: float,
+           drop: nn.Dropout, scale: float) -> torch.Tensor:
+    """softmax(q kᵀ · scale, masked) v for (B, nh, T, ·) tensors."""
+    if ctx.explicit:
+        att = (q @ k.transpose(-2, -1)) * scale
+        T, S = q.shape[-2], k.shape[-2]
+        mask = ctx.mask if ctx.mask is not None else torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
+        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        return drop(att) @ v
+    if k.shape[1] != q.shape[1]:
+        k = k.expand(-1, q.shape[1], -1, -1)
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=ctx.mask, is_causal=ctx.mask is None, dropout_p=dropout, scale=scale
+    )
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head key-query-value attention with a causal mask and an output projection."""
+
+    def __init__(self, n_embd: int, n_head: int, attn_pdrop: float, resid_pdrop: float):
+        super().__init__()
+        assert n_embd % n_head == 0
+        self.n_head, self.p_drop = n_head, attn_pdrop
+        self.key = nn.Linear(n_embd, n_embd)
+        self.query = nn.Linear(n_embd, n_embd)
+        self.value = nn.Linear(n_embd, n_embd)
+        self.attn_drop = nn.Dropout(attn_pdrop)
+        self.resid_drop = nn.Dropout(resid_pdrop)
+        self.proj = nn.Linear(n_embd, n_embd)
+
+    def heads(self, t: torch.Tensor) -> torch.Tensor:
+        B, T, C = t.shape
+        return t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.heads(self.query(x)), self.heads(self.key(x)), self.heads(self.value(x))
+        if ctx.cache is not None:
+            k, v = ctx.cache.update(k, v, ctx.pos)
+        p = self.p_drop if self.training else 0.0
+        y = attend(q, k, v, ctx, p, self.attn_drop, 1.0 / math.sqrt(k.shape[-1]))
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))
+
+
+class SynthesizerAttention(nn.Module):
+    """Dense synthesizer: per head, Y_i = softmax(ReLU(X A_i + b1) B + b2) (X V_i), causal.
+
+    As in the original code one B ∈ R^{d/h × (ℓ−1)} and one b2 are shared by all
+    heads (`per_head_b=True` gives each head its own B_i, as the equation reads).
+    Column j of B scores the key at position j, whatever that key contains.
+    """
+
+    def __init__(self, n_embd: int, n_head: int, block_size: int, attn_pdrop: float, resid_pdrop: float,
+                 per_head_b: bool = False):
+        super().__init__()
+        assert n_embd % n_head == 0
+        self.n_head, self.p_drop = n_head, attn_pdrop
+        hs = n_embd // n_head
+        self.w1 = nn.Linear(n_embd, n_embd)  # the A_i of all heads side by side, and b1
+        shape = (n_head, hs, block_size - 1) if per_head_b else (hs, block_size - 1)
+        self.w2 = nn.Parameter(torch.empty(shape).uniform_(-0.001, 0.001))  # B
+        self.b2 = nn.Parameter(torch.zeros(block_size - 1))
+        self.value = nn.Linear(n_embd, n_embd)
+        self.attn_drop = nn.Dropout(attn_pdrop)
+        self.resid_drop = nn.Dropout(resid_pdrop)
+        self.proj = nn.Linear(n_embd, n_embd)
+
+    def position_keys(self, pos: torch.Tensor) -> torch.Tensor:
+        """[B[:, p], b2[p]] for every position p: (B, 1 or nh, T, hs + 1)."""
+        Bm = self.w2 if self.w2.dim() == 3 else self.w2[None]  # (1|nh, hs, ℓ-1)
+        cols = Bm.transpose(1, 2)[:, pos]  # (1|nh, B, T, hs)
+        b2 = self.b2[pos][None, ..., None].expand(cols.shape[0], -1, -1, 1)
+        return torch.cat([cols, b2], dim=-1).transpose(0, 1)
+
+    def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
+        B, T, C = x.shape
+        hs = C // self.n_head
+        a = F.relu(self.w1(x)).view(B, T, self.n_head, hs).transpose(1, 2)
+        q = torch.cat([a, torch.ones_like(a[..., :1])], dim=-1)  # the 1 picks up b2
+        k = self.position_keys(ctx.pos).to(q.dtype)
+        v = self.value(x).view(B, T, self.n_head, hs).transpose(1, 2)
+        if ctx.cache is not None:
+            k, v = ctx.cache.update(k, v, ctx.pos)
+        p = self.p_drop if self.training else 0.0
+        y = attend(q, k, v, ctx, p, self.attn_drop, 1.0)
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))

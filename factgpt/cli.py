@@ -1,0 +1,390 @@
+"""The `factgpt` command.
+
+The course's command lines work with `factgpt` in place of `python src/run.py`:
+    factgpt pretrain vanilla wiki.txt --writing_params_path vanilla.pretrain.params
+    factgpt finetune vanilla wiki.txt --reading_params_path vanilla.pretrain.params \
+        --writing_params_path vanilla.finetune.params --finetune_corpus_path birth_places_train.tsv
+    factgpt evaluate vanilla wiki.txt --reading_params_path vanilla.finetune.params \
+        --eval_corpus_path birth_dev.tsv --outputs_path vanilla.pretrain.dev.predictions
+Omitted data paths default to the copies shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import InputError
+from .fileio import bundled_path, check_writable
+from .model import VARIANTS
+from .precision import PRECISIONS
+
+SHIPPED_MODEL = "weights/vanilla.finetune.safetensors"
+
+
+class Parser(argparse.ArgumentParser):
+    """Argument errors as one line and exit code 2, like every other bad input."""
+
+    def error(self, message: str):  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: {message}\n")
+        sys.exit(2)
+
+
+def positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
+def shipped_model() -> Path | None:
+    p = Path(str(bundled_path("x").parent.parent / SHIPPED_MODEL))
+    return p if p.is_file() else None
+
+
+# ---- argument groups ----------------------------------------------------------------
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto picks CUDA when present")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto: bf16 on CUDA and on CPUs with native bf16, else fp32")
+
+
+def add_corpus(p: argparse.ArgumentParser) -> None:
+    p.add_argument("variant", choices=VARIANTS)
+    p.add_argument("pretrain_corpus_path", nargs="?", default=None,
+                   help="the pretraining corpus; the vocabulary is always built from it (default: bundled wiki.txt)")
+
+
+def add_training(p: argparse.ArgumentParser, model_size: bool) -> None:
+    g = p.add_argument_group("training (defaults: the course's hyperparameters)")
+    g.add_argument("--max_epochs", "--epochs", type=positive_int, default=None)
+    g.add_argument("--batch_size", type=positive_int, default=None)
+    g.add_argument("--learning_rate", type=positive_float, default=None)
+    g.add_argument("--warmup_tokens", type=int, default=None)
+    g.add_argument("--final_tokens", type=positive_int, default=None)
+    g.add_argument("--weight_decay", type=float, default=None)
+    g.add_argument("--shuffle", action="store_true", default=None, help="shuffle batches (the original did not)")
+    g.add_argument("--decay_matmul_weights_only", action="store_true",
+                   help="fix the original's weight-decay filter: no decay on LayerNorm weights, embeddings, biases")
+    g.add_argument("--scheduled_first_step", action="store_true",
+                   help="fix the original's full learning rate on the first step")
+    g.add_argument("--reference", action="store_true",
+                   help="the plain reference path: per-example dataset, padded batches, explicit attention")
+    g.add_argument("--no_pack", action="store_true", help="padded batches instead of packed rows")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (useful on CUDA)")
+    g.add_argument("--profile", default="course", help="named profile or JSON file giving the defaults")
+    if model_size:
+        g.add_argument("--n_layer", type=positive_int, default=None)
+        g.add_argument("--n_head", type=positive_int, default=None)
+        g.add_argument("--n_embd", type=positive_int, default=None)
+    r = p.add_argument_group("long runs")
+    r.add_argument("--save_every", type=positive_int, default=None, help="save the training state every N steps")
+    r.add_argument("--time_limit", type=positive_float, default=None, metavar="MINUTES",
+                   help="stop cleanly after this many minutes with the state saved; continue with --resume")
+    r.add_argument("--resume", action="store_true", help="continue from <writing_params_path>.state")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="factgpt", description="How pretraining puts facts into a transformer, and how finetuning gets them out.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("pretrain", help="span-corruption pretraining on the corpus")
+    add_corpus(p)
+    p.add_argument("--writing_params_path", required=True)
+    add_training(p, model_size=True)
+    add_common(p)
+
+    p = sub.add_parser("finetune", help="finetune on question<TAB>answer pairs, from scratch or a pretrained model")
+    add_corpus(p)
+    p.add_argument("--writing_params_path", required=True)
+    p.add_argument("--reading_params_path", default=None, help="a pretrained model (omit to train from scratch)")
+    p.add_argument("--finetune_corpus_path", default=None, help="default: bundled birth_places_train.tsv")
+    add_training(p, model_size=True)
+    add_common(p)
+
+    p = sub.add_parser("evaluate", help="greedy answers to every question; accuracy when answers are given")
+    add_corpus(p)
+    p.add_argument("--reading_params_path", default=None, help="default: the model shipped with the package")
+    p.add_argument("--eval_corpus_path", default=None, help="default: bundled birth_dev.tsv")
+    p.add_argument("--outputs_path", default=None, help="where to write one prediction per line")
+    p.add_argument("--reference", action="store_true", help="one question at a time without a cache")
+    add_common(p)
+
+    p = sub.add_parser("baseline", help="the London baseline")
+    p.add_argument("name", choices=["london"])
+    p.add_argument("--eval_corpus_path", default=None, help="default: bundled birth_dev.tsv")
+    p.add_argument("--outputs_path", default=None)
+
+    p = sub.add_parser("ask", help="answer one question, with its probability")
+    p.add_argument("question")
+    p.add_argument("--reading_params_path", default=None, help="default: the model shipped with the package")
+    p.add_argument("--pretrain_corpus_path", default=None)
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+
+    p = sub.add_parser("reproduce", help="the whole study: every row, every seed, results JSON, table and plots")
+    p.add_argument("--profile", default=None, help="course | smoke | laptop | a JSON file (default: course on a GPU, laptop on a CPU)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--out", default="results")
+    p.add_argument("--yes", action="store_true", help="do not ask before a run estimated to take hours")
+    add_common(p)
+
+    p = sub.add_parser("table", help="render results JSON as Markdown tables (into README markers with --readme)")
+    p.add_argument("results", nargs="*", help="results.json files (default: results/*/results.json)")
+    p.add_argument("--readme", default=None, help="rewrite the tables between <!-- table:NAME --> markers in this file")
+
+    p = sub.add_parser("explore", help="check the attention claims numerically; writes a report and figures")
+    p.add_argument("--out", default="results/explore")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="smaller learning experiment")
+
+    p = sub.add_parser("convert", help="import a torch.save checkpoint of the original code (weights only, no code runs)")
+    p.add_argument("variant", choices=VARIANTS)
+    p.add_argument("source")
+    p.add_argument("dest")
+    p.add_argument("--pretrain_corpus_path", default=None)
+    p.add_argument("--n_head", type=positive_int, default=8)
+    return ap
+
+
+# ---- commands --------------------------------------------------------------------------
+def _corpus(args):
+    from .pipeline import load_corpus
+
+    return load_corpus(args.pretrain_corpus_path or bundled_path("wiki.txt"))
+
+
+def _train_overrides(args) -> dict:
+    o = {k: getattr(args, k, None) for k in ("max_epochs", "batch_size", "learning_rate", "warmup_tokens",
+                                             "final_tokens", "weight_decay", "shuffle")}
+    o["seed"], o["precision"] = args.seed, args.precision
+    if args.decay_matmul_weights_only:
+        o["decay_norms_and_embeddings"] = False
+    if args.scheduled_first_step:
+        o["first_step_full_lr"] = False
+    if args.reference:
+        o.update(pack=False, explicit_attention=True, precision="fp32" if args.precision == "auto" else args.precision)
+    elif args.no_pack:
+        o["pack"] = False
+    return o
+
+
+def _size(args) -> dict:
+    return {k: getattr(args, k, None) for k in ("n_layer", "n_head", "n_embd")}
+
+
+def cmd_pretrain(args) -> int:
+    from .pipeline import load_profile, model_config, pretrain_source, stage_config, train_stage
+    from .model import GPT
+    from .precision import resolve_device
+
+    check_writable(args.writing_params_path)
+    device = resolve_device(args.device)
+    corpus = _corpus(args)
+    prof = load_profile(args.profile)
+    mcfg = model_config(prof, corpus.vocab, args.variant, **_size(args))
+    n_docs = sum(1 for line in corpus.text.split("\n") if line)
+    cfg = stage_config(prof, "pretrain", n_docs, **_train_overrides(args))
+    torch_seed(cfg.seed)
+    model = GPT(mcfg)
+    src = pretrain_source(corpus, mcfg.block_size, not args.reference, cfg.seed)
+    return _finish(*train_stage(model, src, cfg, device, args.writing_params_path, corpus.vocab, "pretrain",
+                                args.quiet, args.compile, args.resume, _minutes(args), args.save_every,
+                                {"corpus": str(corpus.path)}), args)
+
+
+def cmd_finetune(args) -> int:
+    from .pipeline import (finetune_source, load_for, load_profile, model_config, stage_config, train_stage)
+    from .model import GPT
+    from .precision import resolve_device
+
+    check_writable(args.writing_params_path)
+    device = resolve_device(args.device)
+    corpus = _corpus(args)
+    tsv = args.finetune_corpus_path or bundled_path("birth_places_train.tsv")
+    prof = load_profile(args.profile)
+    n_docs = sum(1 for line in corpus.text.split("\n") if line)
+    if args.reading_params_path:
+        if any(_size(args).values()):
+            raise InputError("--n_layer/--n_head/--n_embd", "the model size comes from --reading_params_path")
+        model, _ = load_for(args.reading_params_path, corpus, args.variant, device)
+        stage = "finetune_pretrained"
+    else:
+        model = None
+        stage = "finetune_scratch"
+    cfg = stage_config(prof, stage, n_docs, **_train_overrides(args))
+    torch_seed(cfg.seed)
+    if model is None:
+        model = GPT(model_config(prof, corpus.vocab, args.variant, **_size(args)))
+    src = finetune_source(corpus, tsv, model.config.block_size, not args.reference)
+    return _finish(*train_stage(model, src, cfg, device, args.writing_params_path, corpus.vocab, stage,
+                                args.quiet, args.compile, args.resume, _minutes(args), args.save_every,
+                                {"corpus": str(corpus.path), "finetune_corpus": str(tsv),
+                                 "pretrained": args.reading_params_path}), args)
+
+
+def _minutes(args) -> float | None:
+    return None if args.time_limit is None else args.time_limit * 60.0
+
+
+def _finish(trainer, status: str, args) -> int:
+    p = trainer.progress
+    if status == "stopped":
+        print(f"stopped after {p.step} of {trainer.total_steps} steps ({args.time_limit} min); state saved to "
+              f"{args.writing_params_path}.state; continue with the same command and --resume", file=sys.stderr)
+        return 0
+    last = p.history[-1]["loss"] if p.history else float("nan")
+    print(f"{args.command}: {p.step} steps in {p.elapsed:.1f} s, final loss {last:.4f}; wrote {args.writing_params_path}",
+          file=sys.stderr)
+    return 0
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def _model_path(arg: str | None) -> str:
+    if arg:
+        return arg
+    p = shipped_model()
+    if p is None:
+        raise InputError("--reading_params_path", "not given, and this installation ships no trained model")
+    return str(p)
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import report_line, write_predictions
+    from .pipeline import evaluate_rows, load_for, load_qa, score
+    from .precision import resolve_device
+
+    if args.outputs_path:
+        check_writable(args.outputs_path)
+    device = resolve_device(args.device)
+    corpus = _corpus(args)
+    model, meta = load_for(_model_path(args.reading_params_path), corpus, args.variant, device)
+    tsv = args.eval_corpus_path or bundled_path("birth_dev.tsv")
+    rows = load_qa(tsv, corpus.vocab, need_answers=False, block_size=model.config.block_size)
+    t0 = time.time()
+    preds = evaluate_rows(model, corpus.vocab, rows, fast=not args.reference)
+    if args.outputs_path:
+        write_predictions(args.outputs_path, [p.text for p in preds])
+    s = score(rows, preds)
+    if s is None:
+        print(f"No gold answers in {tsv}; wrote {len(preds)} predictions"
+              + (f" to {args.outputs_path}" if args.outputs_path else " (give --outputs_path to keep them)"))
+    else:
+        print(report_line(*s))
+    print(f"({len(rows)} questions in {time.time() - t0:.2f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from .evaluate import london, report_line, write_predictions
+    from .datasets import parse_tsv
+    from .fileio import read_text
+
+    if args.outputs_path:
+        check_writable(args.outputs_path)
+    tsv = args.eval_corpus_path or bundled_path("birth_dev.tsv")
+    rows = parse_tsv(read_text(tsv), str(tsv), need_answers=False)
+    preds = london(rows)
+    if args.outputs_path:
+        write_predictions(args.outputs_path, preds)
+    if rows[0].answer is None:
+        print(f"No gold answers in {tsv}; the baseline answers London to all {len(rows)} questions")
+    else:
+        print(report_line(sum(r.answer == p for r, p in zip(rows, preds)), len(rows)))
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from .checkpoint import load_model
+    from .evaluate import predict
+    from .pipeline import load_corpus
+    from .precision import resolve_device
+
+    corpus = load_corpus(args.pretrain_corpus_path or bundled_path("wiki.txt"))
+    model, meta = load_model(_model_path(args.reading_params_path), vocab=corpus.vocab, device=resolve_device(args.device))
+    q = args.question
+    corpus.vocab.encode(q, "question")
+    if len(q) + 1 + 31 > model.config.block_size:
+        raise InputError("question", f"{len(q)} characters is too long for the block size {model.config.block_size}")
+    pred = predict(model, corpus.vocab, [q])[0]
+    print(f"{pred.text}\t(probability {pred.prob:.3f}; first character {pred.first_prob:.3f})")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .study import reproduce
+
+    return reproduce(args)
+
+
+def cmd_table(args) -> int:
+    from .study import render_tables
+
+    return render_tables(args.results, args.readme)
+
+
+def cmd_explore(args) -> int:
+    from .explore import run
+
+    run(Path(args.out), seed=args.seed, quick=args.quick)
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .checkpoint import convert_torch_checkpoint
+
+    check_writable(args.dest)
+    corpus = _corpus(args)
+    cfg = convert_torch_checkpoint(args.source, args.dest, corpus.vocab, args.variant, {"n_head": args.n_head})
+    print(f"wrote {args.dest}: {cfg}")
+    return 0
+
+
+COMMANDS = {
+    "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
+    "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "explore": cmd_explore,
+    "convert": cmd_convert,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .train import NonFiniteLoss
+
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except NonFiniteLoss as e:
+        print(f"training stopped: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

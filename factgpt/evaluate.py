@@ -1,0 +1,133 @@
+"""Greedy answers to `question⁇`, their accuracy, and the London baseline.
+
+predict_plain is the reference: one question at a time, the whole context
+recomputed for every new character, like the original sampler. predict is
+the fast path: all questions in one batch, a key/value cache so every step
+computes one new position, and it stops once every answer has its closing ⁇.
+Both give the same predictions (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .datasets import QA
+from .fileio import write_text_atomic
+from .model import GPT
+from .precision import autocast
+from .vocab import MASK, Vocab
+
+MAX_NEW = 32
+
+
+@dataclass
+class Prediction:
+    text: str  # the answer: generated characters up to the next ⁇
+    prob: float  # product of the answer characters' probabilities
+    first_prob: float  # probability of the first answer character (or of ⁇ if the answer is empty)
+
+
+def _answer(gen_ids: list[int], probs: list[float], vocab: Vocab) -> Prediction:
+    n = gen_ids.index(vocab.mask_id) if vocab.mask_id in gen_ids else len(gen_ids)
+    p = 1.0
+    for q in probs[:n]:
+        p *= q
+    return Prediction(vocab.decode(gen_ids[:n]), p, probs[0] if probs else 0.0)
+
+
+@torch.no_grad()
+def predict_plain(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = MAX_NEW,
+                  precision: str = "fp32") -> list[Prediction]:
+    """Reference decoding, one question at a time, cropping the context to the block size."""
+    model.eval()
+    dev = model.head.weight.device
+    bs = model.config.block_size
+    out = []
+    for q in questions:
+        x = torch.tensor([vocab.encode(q + MASK)], device=dev)
+        gen, probs = [], []
+        for _ in range(max_new):
+            with autocast(precision, dev):
+                logits, _ = model(x[:, -bs:])
+            pr = logits[0, -1].float().softmax(-1)
+            nxt = int(pr.argmax())
+            gen.append(nxt)
+            probs.append(float(pr[nxt]))
+            x = torch.cat([x, torch.tensor([[nxt]], device=dev)], dim=1)
+        out.append(_answer(gen, probs, vocab))
+    return out
+
+
+@torch.no_grad()
+def predict(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = MAX_NEW,
+            batch_size: int = 512, precision: str = "fp32") -> list[Prediction]:
+    """Batched greedy decoding with a key/value cache; same predictions as predict_plain."""
+    model.eval()
+    bs = model.config.block_size
+    prompts = [vocab.encode(q + MASK) for q in questions]
+    # A prompt so long that decoding would need more than block_size positions is
+    # cropped by the reference sampler; those rare ones take the reference path.
+    fits = [i for i, p in enumerate(prompts) if len(p) + max_new - 1 <= bs]
+    out: list[Prediction | None] = [None] * len(prompts)
+    for i in set(range(len(prompts))) - set(fits):
+        out[i] = predict_plain(model, vocab, [questions[i]], max_new, precision)[0]
+    for s in range(0, len(fits), batch_size):
+        chunk = fits[s : s + batch_size]
+        for i, pred in zip(chunk, _predict_chunk(model, vocab, [prompts[i] for i in chunk], max_new, precision)):
+            out[i] = pred
+    return out  # type: ignore[return-value]
+
+
+def _predict_chunk(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: int, precision: str) -> list[Prediction]:
+    dev = model.head.weight.device
+    B = len(prompts)
+    lens = torch.tensor([len(p) for p in prompts], device=dev)
+    P = int(lens.max())
+    x = torch.zeros(B, P, dtype=torch.long, device=dev)
+    for i, p in enumerate(prompts):
+        x[i, : len(p)] = torch.tensor(p, device=dev)
+    slots = P + max_new - 1
+    cache = model.new_cache(B, slots, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
+    rows = torch.arange(B, device=dev)
+    # Prefill: right-padded prompts; a pad slot is overwritten before any query can see it.
+    with autocast(precision, dev):
+        logits, _ = model(x, pos=torch.arange(P, device=dev).expand(B, P), cache=cache)
+    last = logits[rows, lens - 1].float()
+    gen = torch.zeros(B, max_new, dtype=torch.long, device=dev)
+    probs = torch.zeros(B, max_new, device=dev)
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    for t in range(max_new):
+        pr = last.softmax(-1)
+        p, nxt = pr.max(-1)
+        gen[:, t], probs[:, t] = nxt, p
+        done |= nxt == vocab.mask_id
+        if t == max_new - 1 or bool(done.all()):
+            break
+        with autocast(precision, dev):
+            logits, _ = model(nxt[:, None], pos=(lens + t)[:, None], cache=cache)
+        last = logits[:, -1].float()
+    n = t + 1
+    g, pb = gen[:, :n].tolist(), probs[:, :n].tolist()
+    return [_answer(g[i], pb[i], vocab) for i in range(B)]
+
+
+def accuracy(rows: Sequence[QA], preds: Sequence[str]) -> tuple[int, int]:
+    """(correct, total): exact string match with the gold answer."""
+    assert len(rows) == len(preds)
+    return sum(r.answer == p for r, p in zip(rows, preds)), len(rows)
+
+
+def london(rows: Sequence[QA]) -> list[str]:
+    """The baseline that answers "London" to every question."""
+    return ["London"] * len(rows)
+
+
+def write_predictions(path, preds: Sequence[str]) -> None:
+    write_text_atomic(path, "".join(p + "\n" for p in preds))
+
+
+def report_line(correct: int, total: int) -> str:
+    return f"Correct: {correct} out of {total}: {100.0 * correct / total}%"

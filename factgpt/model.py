@@ -1,0 +1,133 @@
+"""The character-level GPT: embeddings, pre-LayerNorm blocks, a linear head.
+
+forward() takes either plain padded rows (positions 0..T-1, causal mask) or
+packed rows (pos and seg from batches.pack: positions restart for each
+example, and attention never crosses from one example to another).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attention import CausalSelfAttention, Context, KVCache, SynthesizerAttention
+
+VARIANTS = ("vanilla", "synthesizer")
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int
+    block_size: int = 128
+    n_layer: int = 4
+    n_head: int = 8
+    n_embd: int = 256
+    variant: str = "vanilla"
+    embd_pdrop: float = 0.1
+    resid_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    synth_per_head_b: bool = False
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, not {self.variant!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError("n_embd must be a multiple of n_head")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.n_embd)
+        self.ln2 = nn.LayerNorm(cfg.n_embd)
+        if cfg.variant == "vanilla":
+            self.attn: nn.Module = CausalSelfAttention(cfg.n_embd, cfg.n_head, cfg.attn_pdrop, cfg.resid_pdrop)
+        else:
+            self.attn = SynthesizerAttention(cfg.n_embd, cfg.n_head, cfg.block_size, cfg.attn_pdrop,
+                                             cfg.resid_pdrop, cfg.synth_per_head_b)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.n_embd, 4 * cfg.n_embd),
+            nn.GELU(),
+            nn.Linear(4 * cfg.n_embd, cfg.n_embd),
+            nn.Dropout(cfg.resid_pdrop),
+        )
+
+    def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), ctx)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.config = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        # Learned positions start at zero, as in the original model.
+        self.pos_emb = nn.Parameter(torch.zeros(1, cfg.block_size, cfg.n_embd))
+        self.drop = nn.Dropout(cfg.embd_pdrop)
+        self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            m.weight.data.normal_(mean=0.0, std=0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                m.bias.data.zero_()
+        elif isinstance(m, nn.LayerNorm):
+            m.bias.data.zero_()
+            m.weight.data.fill_(1.0)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
+        seg: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        explicit: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, T, vocab) and, given targets, the mean cross-entropy over non-PAD targets.
+
+        pos/seg: packed rows (see batches.pack). cache: decoding with a key/value
+        cache, pos then gives the slot of each new token. explicit: the reference
+        attention instead of the fused kernel.
+        """
+        B, T = idx.shape
+        if pos is None:
+            if T > self.config.block_size:
+                raise ValueError(f"sequence of {T} tokens is longer than the block size {self.config.block_size}")
+            pos = torch.arange(T, device=idx.device).expand(B, T)
+        mask = None
+        if cache is not None:
+            mask = cache.mask(pos)
+        elif seg is not None:
+            causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
+            mask = ((seg[:, :, None] == seg[:, None, :]) & causal)[:, None]
+        ctx = Context(pos=pos, mask=mask, cache=cache, explicit=explicit)
+        x = self.drop(self.tok_emb(idx) + self.pos_emb[0][pos])
+        for block in self.blocks:
+            x = block(x, ctx)
+        logits = self.head(self.ln_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0)
+        return logits, loss
+
+    def new_cache(self, batch: int, slots: int, dtype: torch.dtype | None = None) -> KVCache:
+        c = self.config
+        hs = c.n_embd // c.n_head
+        k_dim = hs + 1 if c.variant == "synthesizer" else hs
+        p = self.head.weight
+        return KVCache(c.n_layer, batch, c.n_head, slots, k_dim, hs, dtype or p.dtype, p.device)

@@ -1,0 +1,93 @@
+"""Figures of the study: loss and learning-rate curves, accuracy per row."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .fileio import atomic_write  # noqa: E402
+
+
+def save_png(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    with atomic_write(path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def _smooth(v: list[float], k: int) -> list[float]:
+    out, acc = [], 0.0
+    for i, x in enumerate(v):
+        acc += x
+        if i >= k:
+            acc -= v[i - k]
+        out.append(acc / min(i + 1, k))
+    return out
+
+
+def loss_curves(out: Path, stage: str, seed_dirs: list[Path]) -> Path | None:
+    """Loss (smoothed) and learning rate against step, one colour per variant."""
+    files = sorted(f for d in seed_dirs for f in d.glob(f"*.{stage}.safetensors.history.json"))
+    if not files:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax2 = ax.twinx()
+    colors = {"vanilla": "tab:blue", "synthesizer": "tab:orange"}
+    seen_lr = set()
+    for f in files:
+        variant = f.name.split(".")[0]
+        h = json.loads(f.read_text())["history"]
+        steps = [r["step"] for r in h]
+        ax.plot(steps, _smooth([r["loss"] for r in h], 10), color=colors.get(variant, "gray"), alpha=0.7,
+                lw=1, label=f"{variant} ({f.parent.name})")
+        if variant not in seen_lr:
+            ax2.plot(steps, [r["lr"] for r in h], color=colors.get(variant, "gray"), ls="--", lw=0.8)
+            seen_lr.add(variant)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (10-step mean)")
+    ax2.set_ylabel("learning rate (dashed)")
+    ax.set_title(f"{stage}: loss and learning rate")
+    ax.legend(fontsize=7, loc="upper right")
+    path = out / f"{stage}_loss.png"
+    save_png(fig, path)
+    return path
+
+
+def accuracy_bars(out: Path, results: dict) -> Path:
+    from .study import ROW_TITLES
+
+    rows = list(results["rows"])
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    xs = range(len(rows))
+    means = [results["rows"][r]["mean"] for r in rows]
+    stds = [results["rows"][r]["std"] for r in rows]
+    ref = [results["reference"].get(r, 0.0) for r in rows]
+    ax.bar([x - 0.2 for x in xs], means, 0.4, yerr=stds, capsize=3, label=f"this run ({results['profile']}, "
+           f"{len(results['seeds'])} seed{'s' if len(results['seeds']) > 1 else ''})")
+    ax.bar([x + 0.2 for x in xs], ref, 0.4, color="lightgray", label="seed write-up (course scale)")
+    for x, m in zip(xs, means):
+        ax.text(x - 0.2, m + 0.5, f"{m:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([ROW_TITLES.get(r, r).replace(", ", ",\n") for r in rows], fontsize=8)
+    ax.set_ylabel("dev accuracy (%)")
+    ax.legend(fontsize=8)
+    path = out / "accuracy.png"
+    save_png(fig, path)
+    return path
+
+
+def study_plots(out: Path, results: dict) -> list[Path]:
+    seed_dirs = [out / f"seed{s}" for s in results["seeds"]]
+    made = [accuracy_bars(out, results)]
+    for stage in ("pretrain", "finetune"):
+        p = loss_curves(out, stage, seed_dirs)
+        if p:
+            made.append(p)
+    return made

@@ -1,0 +1,249 @@
+"""`factgpt reproduce`: the whole study, every row and seed, measured and written down.
+
+Rows: the London baseline; vanilla finetuned without pretraining; and, per
+attention variant, pretrain → finetune. Each row is scored on the dev set
+and writes its dev and test predictions. results.json keeps per-seed
+accuracies, mean ± std, the wall-clock time of every stage, the device, the
+torch version, the git commit and the command; a Markdown table and the
+plots are rendered from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import InputError
+from .evaluate import london, write_predictions
+from .fileio import bundled_path, write_text_atomic
+from .model import GPT
+from .pipeline import (evaluate_rows, finetune_source, load_corpus, load_profile, load_qa, model_config,
+                       pretrain_source, score, stage_config, train_stage)
+from .precision import resolve, resolve_device
+
+# The seed write-up's dev accuracies (course scale, GPU), shown beside ours.
+REFERENCE = {"london": 5.0, "vanilla_nopretrain": 1.8, "vanilla_pretrain": 26.6, "synthesizer_pretrain": 7.0}
+ROW_TITLES = {
+    "london": "London baseline",
+    "vanilla_nopretrain": "vanilla, no pretraining",
+    "vanilla_pretrain": "vanilla, pretrain → finetune",
+    "synthesizer_pretrain": "synthesizer, pretrain → finetune",
+}
+
+
+def git_commit() -> str:
+    try:
+        here = Path(__file__).resolve().parent.parent
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+        if sha.returncode == 0:
+            return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} CPU, {torch.get_num_threads()} threads"
+
+
+def estimate_pretrain_seconds(prof: dict, corpus, variant: str, device: torch.device, seed: int) -> float:
+    """Time two optimizer steps of the profile's pretraining and extrapolate."""
+    mcfg = model_config(prof, corpus.vocab, variant)
+    n_docs = sum(1 for line in corpus.text.split("\n") if line)
+    cfg = stage_config(prof, "pretrain", n_docs, seed=seed, max_epochs=1)
+    from .train import Trainer
+
+    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed), cfg, device)
+    batches = tr.source.epoch(cfg.batch_size, tr.gen)
+    tr.step(next(batches))  # warm-up
+    t0 = time.time()
+    tr.step(next(batches))
+    tr.step(next(batches))
+    per_step = (time.time() - t0) / 2
+    return per_step * stage_config(prof, "pretrain", n_docs).max_epochs * tr.steps_per_epoch
+
+
+def reproduce(args) -> int:
+    device = resolve_device(args.device)
+    profile_name = args.profile or ("course" if device.type == "cuda" else "laptop")
+    prof = load_profile(profile_name)
+    name = prof["name"]
+    out = Path(args.out) / name
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(bundled_path("wiki.txt"))
+    train_tsv = bundled_path("birth_places_train.tsv")
+    dev_rows = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof["model"]["block_size"])
+    test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof["model"]["block_size"])
+    n_docs = sum(1 for line in corpus.text.split("\n") if line)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    say(f"profile {name}: {prof.get('description', '')}")
+    say(f"device {device_name(device)}; seeds {args.seeds}; variants {args.variants}; writing {out}")
+
+    est = estimate_pretrain_seconds(prof, corpus, "vanilla", device, args.seeds[0])
+    total_est = est * len(args.variants) * len(args.seeds)
+    say(f"estimated pretraining time: {est / 60:.1f} min per run, {total_est / 3600:.2f} h for all runs")
+    if total_est > 3 * 3600 and device.type == "cpu" and not args.yes:
+        if not sys.stdin.isatty():
+            raise InputError("--profile", f"{name} would take about {total_est / 3600:.1f} h on this CPU; "
+                                          "pass --yes to run it anyway, or --profile laptop")
+        if input("continue? [y/N] ").strip().lower() != "y":
+            return 1
+
+    precision = resolve(args.precision, device)
+    runs: dict[str, list[dict[str, Any]]] = {}
+
+    def record(row: str, seed: int, preds_dev, preds_test, stages: dict[str, float], extra: dict | None = None):
+        sd = out / f"seed{seed}"
+        write_predictions(sd / f"{row}.dev.predictions", [p if isinstance(p, str) else p.text for p in preds_dev])
+        write_predictions(sd / f"{row}.test.predictions", [p if isinstance(p, str) else p.text for p in preds_test])
+        correct, total = score(dev_rows, [_P(p) for p in preds_dev])
+        runs.setdefault(row, []).append({"seed": seed, "correct": correct, "total": total,
+                                         "accuracy": 100.0 * correct / total, "seconds": stages, **(extra or {})})
+        say(f"[seed {seed}] {ROW_TITLES[row]}: {correct}/{total} = {100.0 * correct / total:.1f}% "
+            f"({', '.join(f'{k} {v:.0f} s' for k, v in stages.items())})")
+
+    def evaluate(model) -> tuple[list, list, float]:
+        t0 = time.time()
+        d = evaluate_rows(model, corpus.vocab, dev_rows, precision=precision)
+        t = evaluate_rows(model, corpus.vocab, test_rows, precision=precision)
+        return d, t, time.time() - t0
+
+    def train(model, src, stage: str, seed: int, path: Path, tag: str):
+        cfg = stage_config(prof, stage, n_docs, seed=seed, precision=args.precision)
+        t0 = time.time()
+        tr, _ = train_stage(model, src, cfg, device, path, corpus.vocab, f"{tag} seed {seed}", quiet=args.quiet)
+        return tr, time.time() - t0
+
+    for seed in args.seeds:
+        (out / f"seed{seed}").mkdir(exist_ok=True)
+        record("london", seed, london(dev_rows), london(test_rows), {})
+
+        torch.manual_seed(seed)
+        model = GPT(model_config(prof, corpus.vocab, "vanilla"))
+        tr, t_ft = train(model, finetune_source(corpus, train_tsv, model.config.block_size, True), "finetune_scratch",
+                         seed, out / f"seed{seed}" / "vanilla.nopretrain.safetensors", "finetune (no pretraining)")
+        d, t, t_ev = evaluate(tr.model)
+        record("vanilla_nopretrain", seed, d, t, {"finetune": t_ft, "evaluate": t_ev},
+               {"final_loss": {"finetune": tr.progress.history[-1]["loss"]}})
+
+        for variant in args.variants:
+            torch.manual_seed(seed)
+            model = GPT(model_config(prof, corpus.vocab, variant))
+            pre, t_pre = train(model, pretrain_source(corpus, model.config.block_size, True, seed), "pretrain", seed,
+                               out / f"seed{seed}" / f"{variant}.pretrain.safetensors", f"pretrain {variant}")
+            torch.manual_seed(seed)
+            ft, t_ft = train(pre.model, finetune_source(corpus, train_tsv, model.config.block_size, True),
+                             "finetune_pretrained", seed, out / f"seed{seed}" / f"{variant}.finetune.safetensors",
+                             f"finetune {variant}")
+            d, t, t_ev = evaluate(ft.model)
+            record(f"{variant}_pretrain", seed, d, t, {"pretrain": t_pre, "finetune": t_ft, "evaluate": t_ev},
+                   {"final_loss": {"pretrain": pre.progress.history[-1]["loss"],
+                                   "finetune": ft.progress.history[-1]["loss"]}})
+
+    results = {
+        "profile": name,
+        "description": prof.get("description", ""),
+        "profile_settings": prof,
+        "command": "factgpt " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if Path(sys.argv[0]).name == "factgpt"
+        else " ".join(shlex.quote(a) for a in sys.argv),
+        "device": device_name(device),
+        "precision": precision,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "commit": git_commit(),
+        "seeds": args.seeds,
+        "reference": REFERENCE,
+        "rows": {row: summarize(r) for row, r in runs.items()},
+    }
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    table = markdown_table(results)
+    write_text_atomic(out / "table.md", table)
+    from .plots import study_plots
+
+    study_plots(out, results)
+    print(table)
+    return 0
+
+
+class _P:
+    """Adapter so that London's plain strings and Predictions score alike."""
+
+    def __init__(self, p):
+        self.text = p if isinstance(p, str) else p.text
+
+
+def summarize(runs: list[dict]) -> dict:
+    accs = [r["accuracy"] for r in runs]
+    return {"runs": runs, "mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0}
+
+
+def markdown_table(results: dict) -> str:
+    seeds = results["seeds"]
+    lines = [
+        f"Profile `{results['profile']}` · {results['device']} · {results['precision']} · torch {results['torch']} · "
+        f"commit `{results['commit'][:12]}` · seeds {', '.join(map(str, seeds))}",
+        "",
+        "| row | dev accuracy (mean ± std) | per seed | seed write-up | minutes per seed (pretrain / finetune / evaluate) |",
+        "|---|---|---|---|---|",
+    ]
+    for row, r in results["rows"].items():
+        per = ", ".join(f"{x['accuracy']:.1f}" for x in r["runs"])
+        mins = []
+        for stage in ("pretrain", "finetune", "evaluate"):
+            v = [x["seconds"][stage] for x in r["runs"] if stage in x["seconds"]]
+            mins.append(f"{statistics.fmean(v) / 60:.1f}" if v else "–")
+        lines.append(f"| {ROW_TITLES.get(row, row)} | {r['mean']:.1f}% ± {r['std']:.1f} | {per} | "
+                     f"{results['reference'].get(row, float('nan')):.1f}% | {' / '.join(mins)} |")
+    if results["profile"] == "smoke":
+        lines += ["", "The smoke profile checks that the study runs; its small model and few epochs are not "
+                      "expected to learn the facts, so its accuracies are not findings."]
+    return "\n".join(lines) + "\n"
+
+
+def render_tables(paths: list[str], readme: str | None) -> int:
+    files = [Path(p) for p in paths] or sorted(Path("results").glob("*/results.json"))
+    if not files:
+        raise InputError("results", "no results/*/results.json to render")
+    tables = {}
+    for f in files:
+        try:
+            res = json.loads(Path(f).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f, f"cannot read results JSON: {e}") from None
+        tables[res["profile"]] = markdown_table(res)
+    if readme is None:
+        for t in tables.values():
+            print(t)
+        return 0
+    text = Path(readme).read_text(encoding="utf-8")
+    for name, t in tables.items():
+        start, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        if start in text and end in text:
+            a, rest = text.split(start, 1)
+            _, b = rest.split(end, 1)
+            text = f"{a}{start}\n{t}{end}{b}"
+    write_text_atomic(readme, text)
+    print(f"updated {readme} from {', '.join(map(str, files))}")
+    return 0

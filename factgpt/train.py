@@ -1,0 +1,253 @@
+"""Training: the minGPT-derived trainer of the original code, quirks included.
+
+The quirks are kept by default so that the course's numbers mean the same
+thing here, and each can be switched off:
+- weight decay on every parameter but biases (`decay_norms_and_embeddings`):
+  the original meant to spare LayerNorm weights, but its name filter matched
+  nothing, so LayerNorm weights and both embeddings are decayed too;
+- the first step runs at the full learning rate (`first_step_full_lr`): the
+  original set the scheduled rate only after each step;
+- the cosine is not clamped at final_tokens: a run longer than final_tokens
+  sees the rate come back up (the course pretraining reaches progress ≈ 3.2);
+- batches walk the data in file order (`shuffle=False`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .batches import Batch, pack
+from .checkpoint import load_tensors, save_tensors
+from .errors import InputError
+from .model import GPT
+from .precision import autocast, resolve
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_norm_clip: float = 1.0
+    weight_decay: float = 0.1
+    lr_decay: bool = True
+    warmup_tokens: int = 512 * 20
+    final_tokens: int = 260_000_000_000
+    tokens_per_example: int = 127  # what the schedule counts per example: block_size − 1, pads included
+    shuffle: bool = False
+    decay_norms_and_embeddings: bool = True
+    first_step_full_lr: bool = True
+    pack: bool = True
+    precision: str = "auto"
+    explicit_attention: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for k in ("max_epochs", "batch_size"):
+            if int(getattr(self, k)) <= 0:
+                raise InputError(f"--{k}", f"must be a positive integer, got {getattr(self, k)}")
+        if not self.learning_rate > 0:
+            raise InputError("--learning_rate", f"must be positive, got {self.learning_rate}")
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+
+def lr_multiplier(tokens: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over warmup_tokens, then max(0.1, ½(1 + cos(π·progress))), unclamped progress."""
+    if not cfg.lr_decay:
+        return 1.0
+    if tokens == 0 and cfg.first_step_full_lr:
+        return 1.0
+    if tokens < cfg.warmup_tokens:
+        return tokens / max(1, cfg.warmup_tokens)
+    progress = (tokens - cfg.warmup_tokens) / max(1, cfg.final_tokens - cfg.warmup_tokens)
+    return max(0.1, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if cfg.decay_norms_and_embeddings:
+            skip = name.endswith("bias")  # the original's effective rule
+        else:
+            skip = p.dim() < 2 or name in ("tok_emb.weight", "pos_emb") or name.endswith("b2")
+        (no_decay if skip else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=cfg.betas, fused=fused)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@dataclass
+class Progress:
+    """Where a run is; saved with the training state so that a run can resume exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    tokens: int = 0
+    elapsed: float = 0.0
+    epoch_gen_state: list[int] | None = None  # data generator at the start of the epoch
+    epoch_src_state: Any = None  # a reference dataset's Python RNG at the start of the epoch
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains `model` on batches from `source` (anything with .epoch(batch_size, gen, shuffle))."""
+
+    def __init__(self, model: GPT, source, cfg: TrainConfig, device: torch.device | str = "cpu",
+                 compile: bool = False):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.source = source
+        self.precision = resolve(cfg.precision, self.device)
+        self.optimizer = make_optimizer(self.model, cfg, self.device)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.progress = Progress()
+        torch.manual_seed(cfg.seed)  # dropout
+        self.forward = torch.compile(self.model) if compile else self.model
+        self.steps_per_epoch = math.ceil(len(source) / cfg.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.max_epochs * self.steps_per_epoch
+
+    # ---- one step -------------------------------------------------------------
+    def step(self, batch: Batch) -> float:
+        cfg, p = self.cfg, self.progress
+        lr = cfg.learning_rate * lr_multiplier(p.tokens, cfg)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        if cfg.pack:
+            batch = pack(batch)
+        b = batch.to(self.device)
+        self.model.train()
+        with autocast(self.precision, self.device):
+            _, loss = self.forward(b.x, b.y, b.pos, b.seg, explicit=cfg.explicit_attention)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_norm_clip)
+        value = float(loss)
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"loss became {value} at step {p.step + 1} (epoch {p.epoch + 1}); "
+                                "the last saved checkpoint is untouched; try a lower learning rate or --precision fp32")
+        self.optimizer.step()
+        p.tokens += batch.n_examples * cfg.tokens_per_example
+        p.step += 1
+        p.history.append({"step": p.step, "epoch": p.epoch + 1, "lr": lr, "loss": value,
+                          "real_tokens": batch.real_tokens()})
+        return value
+
+    # ---- the loop ---------------------------------------------------------------
+    def train(
+        self,
+        progress_bar: bool = True,
+        desc: str = "train",
+        time_limit_s: float | None = None,
+        state_path: str | Path | None = None,
+        save_every: int | None = None,
+        on_epoch_end: Callable[["Trainer"], None] | None = None,
+    ) -> str:
+        """Run to max_epochs; returns "done", or "stopped" when time_limit_s ran out (state saved)."""
+        cfg, p = self.cfg, self.progress
+        start = time.time() - p.elapsed
+        bar = tqdm(total=self.total_steps, initial=p.step, desc=desc, disable=not progress_bar,
+                   unit="step", dynamic_ncols=True, leave=True)
+        try:
+            while p.epoch < cfg.max_epochs:
+                if p.batch_in_epoch == 0:
+                    p.epoch_gen_state = self.gen.get_state().tolist()
+                    p.epoch_src_state = getattr(self.source, "rng_state", lambda: None)()
+                else:  # resuming mid-epoch: replay the epoch's draws up to where we were
+                    self.gen.set_state(torch.tensor(p.epoch_gen_state, dtype=torch.uint8))
+                    getattr(self.source, "set_rng_state", lambda s: None)(p.epoch_src_state)
+                batches = self.source.epoch(cfg.batch_size, self.gen, cfg.shuffle)
+                for i, batch in enumerate(batches):
+                    if i < p.batch_in_epoch:
+                        continue
+                    loss = self.step(batch)
+                    p.batch_in_epoch = i + 1
+                    p.elapsed = time.time() - start
+                    bar.update(1)
+                    bar.set_postfix(epoch=f"{p.epoch + 1}/{cfg.max_epochs}", loss=f"{loss:.4f}",
+                                    lr=f"{p.history[-1]['lr']:.2e}", refresh=False)
+                    if state_path and save_every and p.step % save_every == 0:
+                        self.save_state(state_path)
+                    if time_limit_s is not None and p.elapsed >= time_limit_s:
+                        if state_path:
+                            self.save_state(state_path)
+                        return "stopped"
+                p.epoch += 1
+                p.batch_in_epoch = 0
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
+        finally:
+            bar.close()
+        p.elapsed = time.time() - start
+        if state_path:
+            self.save_state(state_path)
+        return "done"
+
+    # ---- resumable state --------------------------------------------------------
+    def save_state(self, path: str | Path) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        opt = self.optimizer.state_dict()
+        for idx, st in opt["state"].items():
+            for name, t in st.items():
+                tensors[f"opt.{idx}.{name}"] = t if torch.is_tensor(t) else torch.tensor(t)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available() and self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        tensors["rng.gen"] = self.gen.get_state()
+        meta = {
+            "format": "factgpt-train-state-1",
+            "train_config": asdict(self.cfg),
+            "model_config": self.model.config.to_dict(),
+            "param_groups": [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
+                             for g in opt["param_groups"]],
+            "progress": asdict(self.progress),
+        }
+        save_tensors(path, tensors, meta)
+
+    def load_state(self, path: str | Path) -> None:
+        tensors, meta = load_tensors(path)
+        if meta.get("format") != "factgpt-train-state-1":
+            raise InputError(path, "not a factgpt training-state file")
+        if meta["model_config"] != self.model.config.to_dict():
+            raise InputError(path, "training state is of another model (size, variant or vocabulary)")
+        saved_cfg = meta["train_config"]
+        for k in ("batch_size", "learning_rate", "seed", "pack", "shuffle", "warmup_tokens", "final_tokens"):
+            if saved_cfg.get(k) != asdict(self.cfg).get(k):
+                raise InputError(path, f"cannot resume with a different {k} ({saved_cfg.get(k)} saved, {asdict(self.cfg).get(k)} now)")
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, idx, name = k.split(".", 2)
+                state.setdefault(int(idx), {})[name] = v
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.gen.set_state(tensors["rng.gen"])
+        self.progress = Progress(**meta["progress"])
+
+
+def write_history(path: str | Path, trainer: Trainer, extra: dict | None = None) -> None:
+    from .fileio import write_text_atomic
+
+    body = {"train_config": asdict(trainer.cfg), "precision": trainer.precision,
+            "history": trainer.progress.history, **(extra or {})}
+    write_text_atomic(path, json.dumps(body) + "\n")
