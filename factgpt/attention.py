@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .dropout import Dropout
+
 
 @dataclass
 class Context:
@@ -64,9 +66,14 @@ class KVCache:
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: Context, dropout: float,
-           drop: nn.Dropout, scale: float) -> torch.Tensor:
-    """softmax(q kᵀ · scale, masked) v for (B, nh, T, ·) tensors."""
-    if ctx.explicit:
+           drop: nn.Module, scale: float) -> torch.Tensor:
+    """softmax(q kᵀ · scale, masked) v for (B, nh, T, ·) tensors.
+
+    With dropout on the weights the fused kernel would fall back to plain
+    matrix products anyway, so training takes the explicit path with the
+    cheaper dropout; inference uses the fused kernel.
+    """
+    if ctx.explicit or dropout > 0.0:
         att = (q @ k.transpose(-2, -1)) * scale
         T, S = q.shape[-2], k.shape[-2]
         mask = ctx.mask if ctx.mask is not None else torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
@@ -89,8 +96,8 @@ class CausalSelfAttention(nn.Module):
         self.key = nn.Linear(n_embd, n_embd)
         self.query = nn.Linear(n_embd, n_embd)
         self.value = nn.Linear(n_embd, n_embd)
-        self.attn_drop = nn.Dropout(attn_pdrop)
-        self.resid_drop = nn.Dropout(resid_pdrop)
+        self.attn_drop = Dropout(attn_pdrop)
+        self.resid_drop = Dropout(resid_pdrop)
         self.proj = nn.Linear(n_embd, n_embd)
 
     def heads(self, t: torch.Tensor) -> torch.Tensor:
@@ -126,8 +133,8 @@ class SynthesizerAttention(nn.Module):
         self.w2 = nn.Parameter(torch.empty(shape).uniform_(-0.001, 0.001))  # B
         self.b2 = nn.Parameter(torch.zeros(block_size - 1))
         self.value = nn.Linear(n_embd, n_embd)
-        self.attn_drop = nn.Dropout(attn_pdrop)
-        self.resid_drop = nn.Dropout(resid_pdrop)
+        self.attn_drop = Dropout(attn_pdrop)
+        self.resid_drop = Dropout(resid_pdrop)
         self.proj = nn.Linear(n_embd, n_embd)
 
     def position_keys(self, pos: torch.Tensor) -> torch.Tensor:

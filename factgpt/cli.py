@@ -94,6 +94,7 @@ def add_training(p: argparse.ArgumentParser, model_size: bool) -> None:
         g.add_argument("--n_layer", type=positive_int, default=None)
         g.add_argument("--n_head", type=positive_int, default=None)
         g.add_argument("--n_embd", type=positive_int, default=None)
+        g.add_argument("--dropout", type=float, default=None, help="embedding, residual and attention dropout (course: 0.1)")
     r = p.add_argument_group("long runs")
     r.add_argument("--save_every", type=positive_int, default=None, help="save the training state every N steps")
     r.add_argument("--time_limit", type=positive_float, default=None, metavar="MINUTES",
@@ -155,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="smaller learning experiment")
 
+    p = sub.add_parser("bench", help="time the reference path and the fast path in one run")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--steps", type=positive_int, default=200, help="timed pretraining steps per path")
+    p.add_argument("--finetune_steps", type=positive_int, default=20)
+    p.add_argument("--eval_reference", type=positive_int, default=100,
+                   help="dev questions decoded by the slow reference path (extrapolated to 500)")
+    p.add_argument("--reading_params_path", default=None, help="model to decode with (default: shipped, else the benchmark's own)")
+    p.add_argument("--out", default="results/bench")
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("convert", help="import a torch.save checkpoint of the original code (weights only, no code runs)")
     p.add_argument("variant", choices=VARIANTS)
     p.add_argument("source")
@@ -180,14 +192,20 @@ def _train_overrides(args) -> dict:
     if args.scheduled_first_step:
         o["first_step_full_lr"] = False
     if args.reference:
-        o.update(pack=False, explicit_attention=True, precision="fp32" if args.precision == "auto" else args.precision)
+        o.update(pack=False, reference_kernels=True, precision="fp32" if args.precision == "auto" else args.precision)
     elif args.no_pack:
         o["pack"] = False
     return o
 
 
 def _size(args) -> dict:
-    return {k: getattr(args, k, None) for k in ("n_layer", "n_head", "n_embd")}
+    o = {k: getattr(args, k, None) for k in ("n_layer", "n_head", "n_embd")}
+    d = getattr(args, "dropout", None)
+    if d is not None:
+        if not 0.0 <= d < 1.0:
+            raise InputError("--dropout", f"must be in [0, 1), got {d}")
+        o.update(embd_pdrop=d, resid_pdrop=d, attn_pdrop=d)
+    return o
 
 
 def cmd_pretrain(args) -> int:
@@ -195,8 +213,10 @@ def cmd_pretrain(args) -> int:
     from .model import GPT
     from .precision import resolve_device
 
+    from .distributed import setup
+
     check_writable(args.writing_params_path)
-    device = resolve_device(args.device)
+    device = setup(resolve_device(args.device))
     corpus = _corpus(args)
     prof = load_profile(args.profile)
     mcfg = model_config(prof, corpus.vocab, args.variant, **_size(args))
@@ -215,16 +235,24 @@ def cmd_finetune(args) -> int:
     from .model import GPT
     from .precision import resolve_device
 
+    from .distributed import setup
+
     check_writable(args.writing_params_path)
-    device = resolve_device(args.device)
+    device = setup(resolve_device(args.device))
     corpus = _corpus(args)
     tsv = args.finetune_corpus_path or bundled_path("birth_places_train.tsv")
     prof = load_profile(args.profile)
     n_docs = sum(1 for line in corpus.text.split("\n") if line)
     if args.reading_params_path:
-        if any(_size(args).values()):
+        if any(v is not None for k, v in _size(args).items() if k in ("n_layer", "n_head", "n_embd")):
             raise InputError("--n_layer/--n_head/--n_embd", "the model size comes from --reading_params_path")
         model, _ = load_for(args.reading_params_path, corpus, args.variant, device)
+        if args.dropout is not None:
+            for m in model.modules():
+                if hasattr(m, "p") and isinstance(getattr(m, "p"), float):
+                    m.p = args.dropout
+                if hasattr(m, "p_drop"):
+                    m.p_drop = args.dropout
         stage = "finetune_pretrained"
     else:
         model = None
@@ -245,6 +273,12 @@ def _minutes(args) -> float | None:
 
 
 def _finish(trainer, status: str, args) -> int:
+    from .distributed import cleanup, is_main
+
+    main_rank = is_main()
+    cleanup()
+    if not main_rank:
+        return 0
     p = trainer.progress
     if status == "stopped":
         print(f"stopped after {p.step} of {trainer.total_steps} steps ({args.time_limit} min); state saved to "
@@ -352,6 +386,15 @@ def cmd_explore(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    model = args.reading_params_path or (str(shipped_model()) if shipped_model() else None)
+    run_bench(args.device, args.steps, args.finetune_steps, args.eval_reference, args.out, args.precision,
+              args.seed, model)
+    return 0
+
+
 def cmd_convert(args) -> int:
     from .checkpoint import convert_torch_checkpoint
 
@@ -365,7 +408,7 @@ def cmd_convert(args) -> int:
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
     "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "explore": cmd_explore,
-    "convert": cmd_convert,
+    "convert": cmd_convert, "bench": cmd_bench,
 }
 
 

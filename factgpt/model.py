@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .dropout import Dropout
 from .attention import CausalSelfAttention, Context, KVCache, SynthesizerAttention
 
 VARIANTS = ("vanilla", "synthesizer")
@@ -55,7 +56,7 @@ class Block(nn.Module):
             nn.Linear(cfg.n_embd, 4 * cfg.n_embd),
             nn.GELU(),
             nn.Linear(4 * cfg.n_embd, cfg.n_embd),
-            nn.Dropout(cfg.resid_pdrop),
+            Dropout(cfg.resid_pdrop),
         )
 
     def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
@@ -70,7 +71,7 @@ class GPT(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         # Learned positions start at zero, as in the original model.
         self.pos_emb = nn.Parameter(torch.zeros(1, cfg.block_size, cfg.n_embd))
-        self.drop = nn.Dropout(cfg.embd_pdrop)
+        self.drop = Dropout(cfg.embd_pdrop)
         self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
@@ -86,6 +87,13 @@ class GPT(nn.Module):
             m.bias.data.zero_()
             m.weight.data.fill_(1.0)
 
+    def use_reference_kernels(self, on: bool) -> None:
+        """The plain reference path: explicit attention and torch's dropout everywhere."""
+        self.reference_kernels = on
+        for m in self.modules():
+            if isinstance(m, Dropout):
+                m.reference = on
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -97,12 +105,14 @@ class GPT(nn.Module):
         seg: torch.Tensor | None = None,
         cache: KVCache | None = None,
         explicit: bool = False,
+        reduction: str = "mean",
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and, given targets, the mean cross-entropy over non-PAD targets.
 
         pos/seg: packed rows (see batches.pack). cache: decoding with a key/value
         cache, pos then gives the slot of each new token. explicit: the reference
-        attention instead of the fused kernel.
+        attention instead of the fused kernel. reduction="sum" returns the summed
+        loss (for data-parallel training, which divides by the global count).
         """
         B, T = idx.shape
         if pos is None:
@@ -115,14 +125,18 @@ class GPT(nn.Module):
         elif seg is not None:
             causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
             mask = ((seg[:, :, None] == seg[:, None, :]) & causal)[:, None]
+        explicit = explicit or getattr(self, "reference_kernels", False)
         ctx = Context(pos=pos, mask=mask, cache=cache, explicit=explicit)
-        x = self.drop(self.tok_emb(idx) + self.pos_emb[0][pos])
+        # F.embedding rather than indexing: its CPU backward is deterministic, which
+        # bit-exact resume relies on (index_put_'s accumulation order is not fixed).
+        x = self.drop(self.tok_emb(idx) + F.embedding(pos, self.pos_emb[0]))
         for block in self.blocks:
             x = block(x, ctx)
         logits = self.head(self.ln_f(x))
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0,
+                                   reduction=reduction)
         return logits, loss
 
     def new_cache(self, batch: int, slots: int, dtype: torch.dtype | None = None) -> KVCache:

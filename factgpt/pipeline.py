@@ -123,7 +123,9 @@ def train_stage(model: GPT, source, cfg: TrainConfig, device: torch.device, out_
     status = trainer.train(progress_bar=not quiet, desc=desc, time_limit_s=time_limit_s,
                            state_path=state if (save_every or time_limit_s or resume) else None,
                            save_every=save_every, on_epoch_end=on_epoch_end)
-    if out_path and status == "done":
+    from .distributed import is_main
+
+    if out_path and status == "done" and is_main():
         save_model(out_path, trainer.model, vocab, {"stage": desc, "train_config": trainer.cfg.__dict__ | {},
                                                     "steps": trainer.progress.step, **(extra_meta or {})})
         write_history(f"{out_path}.history.json", trainer)

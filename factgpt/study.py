@@ -85,9 +85,18 @@ def estimate_pretrain_seconds(prof: dict, corpus, variant: str, device: torch.de
     return per_step * stage_config(prof, "pretrain", n_docs).max_epochs * tr.steps_per_epoch
 
 
+def default_profile(device: torch.device) -> str:
+    """The course's scale on a GPU; on a CPU the best profile that fits a sitting."""
+    from .pipeline import profile_names
+
+    if device.type == "cuda":
+        return "course"
+    return "laptop" if "laptop" in profile_names() else "smoke"
+
+
 def reproduce(args) -> int:
     device = resolve_device(args.device)
-    profile_name = args.profile or ("course" if device.type == "cuda" else "laptop")
+    profile_name = args.profile or default_profile(device)
     prof = load_profile(profile_name)
     name = prof["name"]
     out = Path(args.out) / name
@@ -98,7 +107,8 @@ def reproduce(args) -> int:
     test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof["model"]["block_size"])
     n_docs = sum(1 for line in corpus.text.split("\n") if line)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    say(f"profile {name}: {prof.get('description', '')}")
+    say(f"profile {name}{'' if args.profile else ' (the default on this device; choose with --profile)'}: "
+        f"{prof.get('description', '')}")
     say(f"device {device_name(device)}; seeds {args.seeds}; variants {args.variants}; writing {out}")
 
     est = estimate_pretrain_seconds(prof, corpus, "vanilla", device, args.seeds[0])
@@ -227,6 +237,7 @@ def render_tables(paths: list[str], readme: str | None) -> int:
     if not files:
         raise InputError("results", "no results/*/results.json to render")
     tables = {}
+    bench = sorted(Path("results/bench").glob("*.md"))
     for f in files:
         try:
             res = json.loads(Path(f).read_text(encoding="utf-8"))
@@ -244,6 +255,11 @@ def render_tables(paths: list[str], readme: str | None) -> int:
             a, rest = text.split(start, 1)
             _, b = rest.split(end, 1)
             text = f"{a}{start}\n{t}{end}{b}"
+    if bench and "<!-- bench -->" in text and "<!-- /bench -->" in text:
+        a, rest = text.split("<!-- bench -->", 1)
+        _, b = rest.split("<!-- /bench -->", 1)
+        body = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
+        text = f"{a}<!-- bench -->\n{body}<!-- /bench -->{b}"
     write_text_atomic(readme, text)
     print(f"updated {readme} from {', '.join(map(str, files))}")
     return 0

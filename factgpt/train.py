@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed as dist
 from .batches import Batch, pack
 from .checkpoint import load_tensors, save_tensors
 from .errors import InputError
@@ -48,7 +49,7 @@ class TrainConfig:
     first_step_full_lr: bool = True
     pack: bool = True
     precision: str = "auto"
-    explicit_attention: bool = False
+    reference_kernels: bool = False  # explicit attention and torch's dropout (the plain reference)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -111,13 +112,24 @@ class Trainer:
         self.cfg = cfg
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        self.model.use_reference_kernels(cfg.reference_kernels)
         self.source = source
         self.precision = resolve(cfg.precision, self.device)
         self.optimizer = make_optimizer(self.model, cfg, self.device)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.progress = Progress()
         torch.manual_seed(cfg.seed)  # dropout
-        self.forward = torch.compile(self.model) if compile else self.model
+        self.world, self.rank = dist.world_size(), dist.rank()
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            torch.manual_seed(cfg.seed + self.rank)  # dropout differs per rank, data does not
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward = DDP(self.model, device_ids=ids)
+        else:
+            self.forward = self.model
+        if compile:
+            self.forward = torch.compile(self.forward)
         self.steps_per_epoch = math.ceil(len(source) / cfg.batch_size)
 
     @property
@@ -130,24 +142,35 @@ class Trainer:
         lr = cfg.learning_rate * lr_multiplier(p.tokens, cfg)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
+        n_examples = batch.n_examples
+        if self.world > 1:  # this rank's slice of the global batch
+            sl = slice(self.rank, None, self.world)
+            batch = Batch(batch.x[sl], batch.y[sl], len(batch.x[sl]))
         if cfg.pack:
             batch = pack(batch)
         b = batch.to(self.device)
         self.model.train()
         with autocast(self.precision, self.device):
-            _, loss = self.forward(b.x, b.y, b.pos, b.seg, explicit=cfg.explicit_attention)
+            _, loss_sum = self.forward(b.x, b.y, b.pos, b.seg, reduction="sum")
+        count = (b.y != 0).sum().to(torch.float32)
+        if self.world > 1:
+            stats = dist.all_reduce_sum(torch.stack([count, loss_sum.detach().float()]))
+            total, value = float(stats[0]), float(stats[1] / stats[0])
+            loss = loss_sum * (self.world / total)  # DDP averages gradients over ranks
+        else:
+            loss = loss_sum / count
+            value = float(loss.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_norm_clip)
-        value = float(loss)
         if not math.isfinite(value):
             raise NonFiniteLoss(f"loss became {value} at step {p.step + 1} (epoch {p.epoch + 1}); "
                                 "the last saved checkpoint is untouched; try a lower learning rate or --precision fp32")
         self.optimizer.step()
-        p.tokens += batch.n_examples * cfg.tokens_per_example
+        p.tokens += n_examples * cfg.tokens_per_example
         p.step += 1
         p.history.append({"step": p.step, "epoch": p.epoch + 1, "lr": lr, "loss": value,
-                          "real_tokens": batch.real_tokens()})
+                          "real_tokens": int(count)})
         return value
 
     # ---- the loop ---------------------------------------------------------------
@@ -163,7 +186,7 @@ class Trainer:
         """Run to max_epochs; returns "done", or "stopped" when time_limit_s ran out (state saved)."""
         cfg, p = self.cfg, self.progress
         start = time.time() - p.elapsed
-        bar = tqdm(total=self.total_steps, initial=p.step, desc=desc, disable=not progress_bar,
+        bar = tqdm(total=self.total_steps, initial=p.step, desc=desc, disable=not progress_bar or self.rank != 0,
                    unit="step", dynamic_ncols=True, leave=True)
         try:
             while p.epoch < cfg.max_epochs:
@@ -185,7 +208,7 @@ class Trainer:
                                     lr=f"{p.history[-1]['lr']:.2e}", refresh=False)
                     if state_path and save_every and p.step % save_every == 0:
                         self.save_state(state_path)
-                    if time_limit_s is not None and p.elapsed >= time_limit_s:
+                    if time_limit_s is not None and self._out_of_time(p.elapsed, time_limit_s):
                         if state_path:
                             self.save_state(state_path)
                         return "stopped"
@@ -200,8 +223,15 @@ class Trainer:
             self.save_state(state_path)
         return "done"
 
+    def _out_of_time(self, elapsed: float, limit: float) -> bool:
+        """All ranks stop at the same step: rank 0's clock decides."""
+        flag = torch.tensor([1.0 if (elapsed >= limit and self.rank == 0) else 0.0], device=self.device)
+        return bool(dist.all_reduce_sum(flag)[0] > 0)
+
     # ---- resumable state --------------------------------------------------------
     def save_state(self, path: str | Path) -> None:
+        if self.rank != 0:
+            return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         opt = self.optimizer.state_dict()
         for idx, st in opt["state"].items():

@@ -1,0 +1,106 @@
+"""Shared fixtures: the bundled data, its vocabulary, small models, and checkers.
+
+Everything expensive is session-scoped so that hypothesis tests can use it
+(hypothesis refuses function-scoped fixtures) and so that the suite stays
+fast on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+import torch
+
+from factgpt.datasets import parse_tsv
+from factgpt.fileio import bundled_path, read_text
+from factgpt.model import GPT, GPTConfig
+from factgpt.vocab import MASK, PAD, Vocab
+
+# One line on stderr: `path:line: problem` or `path: problem`.
+ONE_LINE_ERROR = re.compile(r"^[^\n:]+(:\d+)?: \S[^\n]*$")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _few_threads():
+    """The machine has 2 cores shared with other work."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(min(old, 2))
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def wiki_text() -> str:
+    return read_text(bundled_path("wiki.txt"))
+
+
+@pytest.fixture(scope="session")
+def vocab(wiki_text) -> Vocab:
+    return Vocab.from_corpus(wiki_text, "wiki.txt")
+
+
+@pytest.fixture(scope="session")
+def train_tsv_text() -> str:
+    return read_text(bundled_path("birth_places_train.tsv"))
+
+
+@pytest.fixture(scope="session")
+def dev_rows():
+    return parse_tsv(read_text(bundled_path("birth_dev.tsv")), "birth_dev.tsv", need_answers=True)
+
+
+def small_config(vocab: Vocab, variant: str = "vanilla", dropout: float = 0.0, **kw) -> GPTConfig:
+    base = dict(vocab_size=len(vocab), n_layer=2, n_head=4, n_embd=64, variant=variant,
+                embd_pdrop=dropout, resid_pdrop=dropout, attn_pdrop=dropout)
+    base.update(kw)
+    return GPTConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def make_model(vocab):
+    """make_model(variant, seed=0, dropout=0.0, **config) -> a small GPT."""
+
+    def make(variant: str = "vanilla", seed: int = 0, dropout: float = 0.0, **kw) -> GPT:
+        torch.manual_seed(seed)
+        return GPT(small_config(vocab, variant, dropout, **kw))
+
+    return make
+
+
+def split_corruption(ids, vocab: Vocab, block_size: int):
+    """Check the shape of one corrupted string and return (prefix, suffix, masked).
+
+    `prefix ⁇ suffix ⁇ masked □…`: exactly two MASKs, padding only at the end.
+    """
+    s = vocab.decode(ids)
+    assert len(s) == block_size
+    body = s.rstrip(PAD)
+    assert PAD not in body, "padding inside the example"
+    assert body.count(MASK) == 2, f"expected two MASKs in {body!r}"
+    prefix, suffix, masked = body.split(MASK)
+    return prefix, suffix, masked
+
+
+@pytest.fixture(scope="session")
+def check_corruption():
+    """check(ids, doc, vocab, block_size) -> (trunc, start, mask_len), asserting the span-corruption invariants."""
+
+    def check(ids, doc: str, vocab: Vocab, block_size: int):
+        prefix, suffix, masked = split_corruption(ids, vocab, block_size)
+        restored = prefix + masked + suffix
+        assert doc.startswith(restored), "moving the masked span back does not give a prefix of the document"
+        trunc = len(restored)
+        assert min(4, len(doc)) <= trunc <= min(len(doc), int(block_size * 7 / 8))
+        assert len(masked) >= 1
+        # the mask length is drawn on [1, max(1, L//2 - 1)]
+        assert len(masked) <= max(1, trunc // 2 - 1)
+        return trunc, len(prefix), len(masked)
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def rng():
+    return random.Random(1234)

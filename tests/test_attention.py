@@ -1,0 +1,239 @@
+"""Both attention variants: causality, packing, the fused kernel, the synthesizer equation, dropout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from factgpt.attention import Context, SynthesizerAttention
+from factgpt.batches import BatchedCorruption, TensorExamples, example_lengths, pack, unpack
+from factgpt.datasets import NameDataset
+from factgpt.dropout import Dropout
+
+VARIANTS = [("vanilla", False), ("synthesizer", False), ("synthesizer", True)]
+IDS = ["vanilla", "synthesizer", "synthesizer-per-head-b"]
+
+
+def randomize(model: torch.nn.Module, std: float = 0.1, seed: int = 0) -> torch.nn.Module:
+    """Move the weights away from the near-uniform attention of the init, so that the tests have teeth."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * std)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def qa_batch(vocab, train_tsv_text):
+    ex = TensorExamples(NameDataset(vocab, train_tsv_text, 128))
+    return next(ex.epoch(12, torch.Generator().manual_seed(0), shuffle=True))
+
+
+@pytest.fixture(scope="module")
+def pretrain_batch(vocab, wiki_text):
+    bc = BatchedCorruption(wiki_text, vocab, 128)
+    return bc.batch(torch.arange(100, 112), torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="module")
+def models(make_model):
+    return {
+        name: randomize(make_model(v, seed=1, synth_per_head_b=ph), seed=2)
+        for name, (v, ph) in zip(IDS, VARIANTS)
+    }
+
+
+# ---- causality ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", IDS)
+@torch.no_grad()
+def test_causal_padded(models, name, vocab):
+    model = models[name]
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(2, len(vocab), (2, 127), generator=g)
+    base, _ = model(x)
+    for t in (0, 40, 125):
+        x2 = x.clone()
+        x2[:, t + 1 :] = torch.randint(2, len(vocab), (2, 126 - t), generator=g)
+        out, _ = model(x2)
+        torch.testing.assert_close(out[:, : t + 1], base[:, : t + 1], atol=1e-5, rtol=0)
+        assert not torch.allclose(out[:, t + 1], base[:, t + 1], atol=1e-3)  # the change is seen later on
+
+
+@pytest.mark.parametrize("name", IDS)
+@torch.no_grad()
+def test_causal_packed(models, name, vocab, qa_batch):
+    model = models[name]
+    packed = pack(qa_batch)
+    base, _ = model(packed.x, pos=packed.pos, seg=packed.seg)
+    g = torch.Generator().manual_seed(4)
+    W = packed.x.shape[1]
+    for r in range(min(3, packed.x.shape[0])):
+        t = int(torch.randint(0, W - 1, (1,), generator=g))
+        x2 = packed.x.clone()
+        x2[r, t + 1 :] = torch.randint(2, len(vocab), (W - t - 1,), generator=g)
+        out, _ = model(x2, pos=packed.pos, seg=packed.seg)
+        torch.testing.assert_close(out[r, : t + 1], base[r, : t + 1], atol=1e-5, rtol=0)
+        others = [i for i in range(packed.x.shape[0]) if i != r]
+        torch.testing.assert_close(out[others], base[others], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", IDS)
+@torch.no_grad()
+def test_packed_examples_do_not_see_each_other(models, name, vocab, qa_batch):
+    """Changing one example of a packed row leaves every other example of that row unchanged."""
+    model = models[name]
+    packed = pack(qa_batch)
+    base, _ = model(packed.x, pos=packed.pos, seg=packed.seg)
+    row0 = packed.seg[0]
+    first = int(row0[0])
+    assert len(set(row0[row0 >= 0].tolist())) >= 2  # the first row holds several examples
+    x2 = packed.x.clone()
+    x2[0][row0 == first] = torch.randint(2, len(vocab), (int((row0 == first).sum()),))
+    out, _ = model(x2, pos=packed.pos, seg=packed.seg)
+    other = (row0 != first) & (row0 >= 0)
+    torch.testing.assert_close(out[0][other], base[0][other], atol=1e-5, rtol=0)
+    assert not torch.allclose(out[0][row0 == first], base[0][row0 == first], atol=1e-3)
+
+
+# ---- packing equivalence -------------------------------------------------------------------------
+@pytest.mark.parametrize("name", IDS)
+@pytest.mark.parametrize("which", ["qa", "pretrain"])
+@torch.no_grad()
+def test_packing_equivalence(models, name, which, qa_batch, pretrain_batch):
+    model = models[name]
+    batch = qa_batch if which == "qa" else pretrain_batch
+    logits, loss = model(batch.x, batch.y)
+    packed = pack(batch)
+    assert packed.x.shape[0] < batch.n_examples
+    plogits, ploss = model(packed.x, packed.y, packed.pos, packed.seg)
+    lens = example_lengths(batch.y).tolist()
+    for i, n in enumerate(lens):
+        torch.testing.assert_close(unpack(packed, plogits, i), logits[i, :n], atol=1e-4, rtol=0)
+    torch.testing.assert_close(ploss, loss, atol=1e-5, rtol=0)
+
+
+# ---- fused = explicit ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", IDS)
+@torch.no_grad()
+def test_fused_equals_explicit(models, name, qa_batch):
+    model = models[name]
+    a, la = model(qa_batch.x, qa_batch.y)
+    b, lb = model(qa_batch.x, qa_batch.y, explicit=True)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    torch.testing.assert_close(la, lb, atol=1e-6, rtol=0)
+    p = pack(qa_batch)
+    a, la = model(p.x, p.y, p.pos, p.seg)
+    b, lb = model(p.x, p.y, p.pos, p.seg, explicit=True)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    torch.testing.assert_close(la, lb, atol=1e-6, rtol=0)
+    # the reference switch takes the explicit path too
+    model.use_reference_kernels(True)
+    try:
+        c, _ = model(qa_batch.x)
+    finally:
+        model.use_reference_kernels(False)
+    torch.testing.assert_close(c, model(qa_batch.x, explicit=True)[0], atol=0, rtol=0)
+
+
+# ---- the synthesizer equation -----------------------------------------------------------------------
+def synthesizer_by_the_equation(m: SynthesizerAttention, x: torch.Tensor) -> torch.Tensor:
+    """Y_i = softmax(mask(ReLU(X A_i + b1_i) B_i + b2)) (X V_i); Y = [Y_1 … Y_h] proj."""
+    B, T, C = x.shape
+    nh = m.n_head
+    hs = C // nh
+    W1, b1 = m.w1.weight.T, m.w1.bias  # x @ W1 + b1: (B, T, C), head i in columns i*hs:(i+1)*hs
+    Wv, bv = m.value.weight.T, m.value.bias
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    heads = []
+    for i in range(nh):
+        cols = slice(i * hs, (i + 1) * hs)
+        A_i, b1_i = W1[:, cols], b1[cols]
+        B_i = m.w2[i] if m.w2.dim() == 3 else m.w2  # (hs, block_size - 1)
+        assert B_i.shape == (hs, m.b2.shape[0])
+        scores = F.relu(x @ A_i + b1_i) @ B_i[:, :T] + m.b2[:T]  # (B, T, T): query t, key position j
+        att = scores.masked_fill(~causal, float("-inf")).softmax(-1)
+        heads.append(att @ (x @ Wv[:, cols] + bv[cols]))
+    return m.proj(torch.cat(heads, dim=-1))
+
+
+@pytest.mark.parametrize("per_head_b", [False, True])
+@pytest.mark.parametrize("explicit", [False, True])
+@torch.no_grad()
+def test_synthesizer_matches_the_equation(per_head_b, explicit):
+    torch.manual_seed(0)
+    C, nh, bsz = 32, 4, 24
+    m = SynthesizerAttention(C, nh, bsz, attn_pdrop=0.1, resid_pdrop=0.1, per_head_b=per_head_b).eval()
+    assert m.w2.shape == ((nh, C // nh, bsz - 1) if per_head_b else (C // nh, bsz - 1))
+    assert m.b2.shape == (bsz - 1,)
+    for p in m.parameters():
+        p.normal_(0, 0.5)
+    for T in (1, 7, bsz - 1):
+        x = torch.randn(3, T, C)
+        ctx = Context(pos=torch.arange(T).expand(3, T), explicit=explicit)
+        torch.testing.assert_close(m(x, ctx), synthesizer_by_the_equation(m, x), atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_synthesizer_scores_ignore_key_content():
+    """A synthesizer's attention weights depend on the query and the key's position only."""
+    torch.manual_seed(1)
+    m = SynthesizerAttention(16, 2, 12, 0.0, 0.0).eval()
+    for p in m.parameters():
+        p.normal_(0, 0.5)
+    m.value.weight.zero_()
+    m.value.bias.copy_(torch.arange(16.0))  # every value row is the same
+    x = torch.randn(1, 8, 16)
+    x2 = x.clone()
+    x2[0, :7] = torch.randn(7, 16)  # change all keys but the last query's own token
+    ctx = Context(pos=torch.arange(8)[None])
+    torch.testing.assert_close(m(x, ctx)[0, -1], m(x2, ctx)[0, -1], atol=1e-6, rtol=0)
+
+
+# ---- dropout -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_statistics_and_gradient(p):
+    torch.manual_seed(0)
+    d = Dropout(p).train()
+    x = (torch.rand(400_000) + 0.5).requires_grad_()
+    y = d(x)
+    keep = y != 0
+    frac = keep.float().mean().item()
+    assert abs(frac - (1 - p)) < 0.005
+    torch.testing.assert_close(y[keep], x[keep] / (1 - p))
+    g = torch.randn(400_000)
+    y.backward(g)
+    torch.testing.assert_close(x.grad, torch.where(keep, g / (1 - p), torch.zeros(())))
+    # fresh masks each call
+    assert not torch.equal(d(x) != 0, keep)
+
+
+def test_dropout_eval_and_zero_are_identity():
+    x = torch.randn(1000)
+    d = Dropout(0.3).eval()
+    assert torch.equal(d(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+    with pytest.raises(ValueError):
+        Dropout(1.0)
+    with pytest.raises(ValueError):
+        Dropout(-0.1)
+
+
+def test_reference_dropout_has_the_same_distribution():
+    torch.manual_seed(0)
+    d = Dropout(0.25).train()
+    d.reference = True
+    y = d(torch.ones(400_000))
+    assert abs((y != 0).float().mean().item() - 0.75) < 0.005
+    assert torch.allclose(y[y != 0], torch.full((1,), 1 / 0.75))
+
+
+def test_model_dropout_active_only_in_training(make_model, qa_batch):
+    model = make_model("vanilla", dropout=0.1)
+    model.eval()
+    a, _ = model(qa_batch.x)
+    b, _ = model(qa_batch.x)
+    assert torch.equal(a, b)
+    model.train()
+    c, _ = model(qa_batch.x)
+    assert not torch.allclose(a, c, atol=1e-4)
