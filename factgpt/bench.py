@@ -81,6 +81,7 @@ def time_training(model: GPT, source, cfg: TrainConfig, device: torch.device, st
         real += b.real_tokens()
         allpos += b.n_examples * cfg.tokens_per_example
         examples += b.n_examples
+    tr.flush()
     sync(device)
     dt = time.perf_counter() - t0
     return {"steps": steps, "seconds": dt, "ms_per_step": 1000 * dt / steps, "real_tokens_per_s": real / dt,
@@ -95,7 +96,8 @@ def _forever(source, cfg: TrainConfig, gen: torch.Generator):
 
 def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 20, eval_reference: int = 100,
               out: str | Path = "results/bench", precision: str = "auto", seed: int = 0,
-              model_path: str | None = None) -> dict:
+              model_path: str | None = None, model_overrides: dict | None = None) -> dict:
+    """Time both paths; model_overrides shrinks the model (tests only: the figures are for the course model)."""
     device = resolve_device(device_arg)
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
@@ -121,7 +123,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     for name, opts in paths.items():
         say(f"[{name}] pretraining steps of the course model ({steps} timed)")
         torch.manual_seed(seed)
-        model = GPT(GPTConfig(len(vocab)))
+        model = GPT(GPTConfig(len(vocab), **(model_overrides or {})))
         src = (DatasetSource(CharCorruptionDataset(text, 128, vocab, seed=seed)) if name == "reference"
                else BatchedCorruption(text, vocab, 128))
         pre = time_training(model, src, TrainConfig(batch_size=128, learning_rate=6e-3, **common, **opts),
@@ -135,7 +137,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         say(f"[{name}] finetuning steps ({finetune_steps} timed)")
         torch.manual_seed(seed)
         fsrc = DatasetSource(ft_ds) if name == "reference" else TensorExamples(ft_ds)
-        ft = time_training(GPT(GPTConfig(len(vocab))), fsrc, TrainConfig(batch_size=256, learning_rate=6e-4,
+        ft = time_training(GPT(GPTConfig(len(vocab), **(model_overrides or {}))), fsrc, TrainConfig(batch_size=256, learning_rate=6e-4,
                                                                          **common, **opts), device, finetune_steps)
         ft["course_finetune_s"] = ft["ms_per_step"] / 1000 * course_ft_steps
         ft["course_finetune_label"] = (f"extrapolated from {finetune_steps} steps to {course_ft_steps}"

@@ -119,6 +119,9 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.progress = Progress()
         torch.manual_seed(cfg.seed)  # dropout
+        self.lazy = self.device.type == "cuda"  # avoid a host sync every step
+        self.sync_every = 50
+        self._pending: list = []
         self.world, self.rank = dist.world_size(), dist.rank()
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -159,19 +162,39 @@ class Trainer:
             loss = loss_sum * (self.world / total)  # DDP averages gradients over ranks
         else:
             loss = loss_sum / count
-            value = float(loss.detach())
+            value = None if self.lazy else float(loss.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_norm_clip)
-        if not math.isfinite(value):
-            raise NonFiniteLoss(f"loss became {value} at step {p.step + 1} (epoch {p.epoch + 1}); "
-                                "the last saved checkpoint is untouched; try a lower learning rate or --precision fp32")
+        entry = {"step": p.step + 1, "epoch": p.epoch + 1, "lr": lr}
+        if value is None:  # on CUDA: no host sync per step; losses are read in groups
+            self._pending.append((entry, loss.detach(), count))
+        else:
+            self._check(value, entry)
+            p.history.append({**entry, "loss": value, "real_tokens": int(count)})
         self.optimizer.step()
         p.tokens += n_examples * cfg.tokens_per_example
         p.step += 1
-        p.history.append({"step": p.step, "epoch": p.epoch + 1, "lr": lr, "loss": value,
-                          "real_tokens": int(count)})
-        return value
+        if len(self._pending) >= self.sync_every:
+            self.flush()
+        return p.history[-1]["loss"] if p.history else float("nan")
+
+    def _check(self, value: float, entry: dict) -> None:
+        if not math.isfinite(value):
+            self._pending.clear()
+            raise NonFiniteLoss(f"loss became {value} at step {entry['step']} (epoch {entry['epoch']}); "
+                                "the last saved checkpoint is untouched; try a lower learning rate or --precision fp32")
+
+    def flush(self) -> None:
+        """Read the pending losses (one host sync), check them, and add them to the history."""
+        if not self._pending:
+            return
+        losses = torch.stack([t for _, t, _ in self._pending]).float().tolist()
+        counts = torch.stack([c for _, _, c in self._pending]).tolist()
+        pending, self._pending = self._pending, []
+        for (entry, _, _), value, n in zip(pending, losses, counts):
+            self._check(value, entry)
+            self.progress.history.append({**entry, "loss": value, "real_tokens": int(n)})
 
     # ---- the loop ---------------------------------------------------------------
     def train(
@@ -204,14 +227,16 @@ class Trainer:
                     p.batch_in_epoch = i + 1
                     p.elapsed = time.time() - start
                     bar.update(1)
-                    bar.set_postfix(epoch=f"{p.epoch + 1}/{cfg.max_epochs}", loss=f"{loss:.4f}",
-                                    lr=f"{p.history[-1]['lr']:.2e}", refresh=False)
+                    if p.history:
+                        bar.set_postfix(epoch=f"{p.epoch + 1}/{cfg.max_epochs}", loss=f"{p.history[-1]['loss']:.4f}",
+                                        lr=f"{p.history[-1]['lr']:.2e}", refresh=False)
                     if state_path and save_every and p.step % save_every == 0:
                         self.save_state(state_path)
                     if time_limit_s is not None and self._out_of_time(p.elapsed, time_limit_s):
                         if state_path:
                             self.save_state(state_path)
                         return "stopped"
+                self.flush()
                 p.epoch += 1
                 p.batch_in_epoch = 0
                 if on_epoch_end is not None:
@@ -230,6 +255,7 @@ class Trainer:
 
     # ---- resumable state --------------------------------------------------------
     def save_state(self, path: str | Path) -> None:
+        self.flush()  # a non-finite loss raises here, before anything is written
         if self.rank != 0:
             return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}

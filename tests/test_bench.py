@@ -1,0 +1,48 @@
+"""The benchmark's CPU-runnable parts: both paths timed, figures written and consistent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+
+from factgpt.bench import flops_per_token, run_bench
+from factgpt.model import GPT, GPTConfig
+
+
+def test_bench_writes_both_paths_and_ratios(tmp_path: Path):
+    res = run_bench("cpu", steps=2, finetune_steps=1, eval_reference=3, out=tmp_path, precision="fp32",
+                    model_overrides=dict(n_layer=1, n_head=2, n_embd=32))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".md")
+    saved = json.loads((tmp_path / files[0]).read_text())
+    assert saved["paths"].keys() == {"reference", "fast"}
+    ref, fast = saved["paths"]["reference"], saved["paths"]["fast"]
+    for p in (ref, fast):
+        pre = p["pretrain"]
+        assert pre["steps"] == 2 and pre["ms_per_step"] > 0 and 0 < pre["mfu"] < 1.5
+        # 650 epochs of 23 steps, extrapolated from the timed steps and labelled so.
+        assert abs(pre["course_pretrain_s"] - pre["ms_per_step"] / 1000 * 650 * 23) < 1e-6
+        assert "extrapolated" in pre["course_pretrain_label"]
+        assert pre["real_tokens_per_s"] < pre["all_positions_per_s"]  # padding is not real work
+    assert fast["evaluate"]["questions"] == 500 and ref["evaluate"]["questions"] == 3
+    r = saved["ratios_fast_over_reference"]
+    assert abs(r["pretrain_real_tokens_per_s"] - fast["pretrain"]["real_tokens_per_s"] / ref["pretrain"]["real_tokens_per_s"]) < 1e-9
+    assert "fast / reference" in (tmp_path / files[1]).read_text()
+    assert res["device"] == saved["device"]
+
+
+def test_flops_per_token_formula():
+    m = GPT(GPTConfig(vocab_size=256))
+    n = sum(p.numel() for k, p in m.named_parameters() if k not in ("tok_emb.weight", "pos_emb"))
+    assert flops_per_token(m, 64) == 6 * n + 6 * 4 * 256 * 64
+
+
+def test_gpu_script_refuses_without_cuda(tmp_path: Path):
+    if torch.cuda.is_available():
+        return
+    script = Path(__file__).resolve().parent.parent / "bench" / "gpu.sh"
+    run = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "no CUDA device" in run.stderr
