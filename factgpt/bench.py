@@ -96,7 +96,8 @@ def _forever(source, cfg: TrainConfig, gen: torch.Generator):
 
 def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 20, eval_reference: int = 100,
               out: str | Path = "results/bench", precision: str = "auto", seed: int = 0,
-              model_path: str | None = None, model_overrides: dict | None = None) -> dict:
+              model_path: str | None = None, model_overrides: dict | None = None,
+              command: str | None = None) -> dict:
     """Time both paths; model_overrides shrinks the model (tests only: the figures are for the course model)."""
     device = resolve_device(device_arg)
     text = read_text(bundled_path("wiki.txt"))
@@ -116,7 +117,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         peak["bf16"] = matmul_peak(device, torch.bfloat16)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     res: dict = {"device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
-                 "command": "factgpt " + " ".join(sys.argv[1:]), "python": platform.python_version(),
+                 "command": command or "factgpt " + " ".join(sys.argv[1:]), "python": platform.python_version(),
                  "matmul_peak_flops": peak, "paths": {}}
     dev_rows = parse_tsv(read_text(bundled_path("birth_dev.tsv")), "birth_dev.tsv", True)
     questions = [r.question for r in dev_rows]

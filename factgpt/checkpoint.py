@@ -122,7 +122,9 @@ def convert_torch_checkpoint(src: str | Path, dst: str | Path, vocab: Vocab, var
         raise InputError(src, f"cannot read as a weights-only torch checkpoint: {str(e).splitlines()[0]}") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise InputError(src, "not a state dict of tensors")
-    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    # "module." from DataParallel wrappers; the original attention layers also saved
+    # their causal mask as a buffer, which this model builds on the fly.
+    sd = {k.removeprefix("module."): v for k, v in sd.items() if not k.endswith(".attn.mask")}
     n_layer = 1 + max((int(k.split(".")[1]) for k in sd if k.startswith("blocks.")), default=-1)
     try:
         vocab_size, n_embd = sd["tok_emb.weight"].shape
@@ -134,9 +136,14 @@ def convert_torch_checkpoint(src: str | Path, dst: str | Path, vocab: Vocab, var
         raise InputError(src, f"checkpoint has {vocab_size} tokens, the corpus's vocabulary has {len(vocab)}")
     cfg = GPTConfig(**{**guess, **(cfg_overrides or {})})
     model = GPT(cfg)
-    try:
-        model.load_state_dict(sd)
-    except RuntimeError as e:
-        raise InputError(src, f"does not fit a {variant} model: {str(e).splitlines()[0]}") from None
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(sd)), sorted(set(sd) - set(expected))
+    if missing or unexpected:
+        raise InputError(src, f"does not fit a {variant} model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, t in sd.items():
+        if t.shape != expected[k].shape:
+            raise InputError(src, f"does not fit a {variant} model: {k} has shape {tuple(t.shape)}, "
+                                  f"expected {tuple(expected[k].shape)}")
+    model.load_state_dict(sd)
     save_model(dst, model, vocab, {"converted_from": str(src)})
     return cfg.to_dict()

@@ -360,8 +360,8 @@ def cmd_ask(args) -> int:
     model, meta = load_model(_model_path(args.reading_params_path), vocab=corpus.vocab, device=resolve_device(args.device))
     q = args.question
     corpus.vocab.encode(q, "question")
-    if len(q) + 1 + 31 > model.config.block_size:
-        raise InputError("question", f"{len(q)} characters is too long for the block size {model.config.block_size}")
+    if len(q) + 1 >= model.max_len:
+        raise InputError("question", f"{len(q)} characters leave no room for an answer in the block size {model.config.block_size}")
     pred = predict(model, corpus.vocab, [q])[0]
     print(f"{pred.text}\t(probability {pred.prob:.3f}; first character {pred.first_prob:.3f})")
     return 0
@@ -391,7 +391,7 @@ def cmd_bench(args) -> int:
 
     model = args.reading_params_path or (str(shipped_model()) if shipped_model() else None)
     run_bench(args.device, args.steps, args.finetune_steps, args.eval_reference, args.out, args.precision,
-              args.seed, model)
+              args.seed, model, command="factgpt " + " ".join(args.argv))
     return 0
 
 
@@ -413,7 +413,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     from .train import NonFiniteLoss
 
     try:

@@ -44,7 +44,7 @@ def predict_plain(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: i
     """Reference decoding, one question at a time, cropping the context to the block size."""
     model.eval()
     dev = model.head.weight.device
-    bs = model.config.block_size
+    bs = model.max_len
     out = []
     for q in questions:
         x = torch.tensor([vocab.encode(q + MASK)], device=dev)
@@ -66,9 +66,9 @@ def predict(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = M
             batch_size: int = 512, precision: str = "fp32") -> list[Prediction]:
     """Batched greedy decoding with a key/value cache; same predictions as predict_plain."""
     model.eval()
-    bs = model.config.block_size
+    bs = model.max_len
     prompts = [vocab.encode(q + MASK) for q in questions]
-    # A prompt so long that decoding would need more than block_size positions is
+    # A prompt so long that decoding would need more positions than the model has is
     # cropped by the reference sampler; those rare ones take the reference path.
     fits = [i for i, p in enumerate(prompts) if len(p) + max_new - 1 <= bs]
     out: list[Prediction | None] = [None] * len(prompts)

@@ -94,6 +94,12 @@ class GPT(nn.Module):
             if isinstance(m, Dropout):
                 m.reference = on
 
+    @property
+    def max_len(self) -> int:
+        """Longest sequence the model takes: the synthesizer's B has block_size − 1 columns."""
+        c = self.config
+        return c.block_size - 1 if c.variant == "synthesizer" else c.block_size
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -116,8 +122,8 @@ class GPT(nn.Module):
         """
         B, T = idx.shape
         if pos is None:
-            if T > self.config.block_size:
-                raise ValueError(f"sequence of {T} tokens is longer than the block size {self.config.block_size}")
+            if T > self.max_len:
+                raise ValueError(f"sequence of {T} tokens is longer than this model takes ({self.max_len})")
             pos = torch.arange(T, device=idx.device).expand(B, T)
         mask = None
         if cache is not None:

@@ -176,8 +176,7 @@ def reproduce(args) -> int:
         "profile": name,
         "description": prof.get("description", ""),
         "profile_settings": prof,
-        "command": "factgpt " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if Path(sys.argv[0]).name == "factgpt"
-        else " ".join(shlex.quote(a) for a in sys.argv),
+        "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
         "device": device_name(device),
         "precision": precision,
         "torch": torch.__version__,

@@ -7,9 +7,6 @@ fast on a 2-core CPU.
 
 from __future__ import annotations
 
-import random
-import re
-
 import pytest
 import torch
 
@@ -18,15 +15,17 @@ from factgpt.fileio import bundled_path, read_text
 from factgpt.model import GPT, GPTConfig
 from factgpt.vocab import MASK, PAD, Vocab
 
-# One line on stderr: `path:line: problem` or `path: problem`.
-ONE_LINE_ERROR = re.compile(r"^[^\n:]+(:\d+)?: \S[^\n]*$")
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for a module's tests.
 
-@pytest.fixture(scope="session", autouse=True)
-def _few_threads():
-    """The machine has 2 cores shared with other work."""
+    The machine has 2 cores shared with other work; two OpenMP threads that
+    have to share a core with another busy process were measured 35x slower
+    than one thread. Modules opt in with `pytestmark = pytest.mark.usefixtures("single_thread")`.
+    """
     old = torch.get_num_threads()
-    torch.set_num_threads(min(old, 2))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
 
@@ -99,8 +98,3 @@ def check_corruption():
         return trunc, len(prefix), len(masked)
 
     return check
-
-
-@pytest.fixture(scope="session")
-def rng():
-    return random.Random(1234)

@@ -11,6 +11,8 @@ from factgpt.batches import BatchedCorruption, TensorExamples, example_lengths, 
 from factgpt.datasets import NameDataset
 from factgpt.dropout import Dropout
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 VARIANTS = [("vanilla", False), ("synthesizer", False), ("synthesizer", True)]
 IDS = ["vanilla", "synthesizer", "synthesizer-per-head-b"]
 

@@ -14,6 +14,8 @@ from factgpt.batches import Batch, BatchedCorruption, TensorExamples, example_le
 from factgpt.datasets import NameDataset, corrupt, corruption_lengths, documents
 from factgpt.fileio import bundled_path, read_text
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 BS = 128
 
 

@@ -13,6 +13,8 @@ from factgpt.datasets import CharCorruptionDataset, NameDataset, corrupt, corrup
 from factgpt.errors import InputError
 from factgpt.vocab import MASK, PAD
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 PRINTABLE = st.characters(min_codepoint=32, max_codepoint=126)
 # Lines of printable text, short ones (< 4 characters) included.
 DOCS = st.lists(st.text(alphabet=PRINTABLE, min_size=1, max_size=300), min_size=1, max_size=8)

@@ -10,6 +10,8 @@ from factgpt.datasets import CharCorruptionDataset, NameDataset
 from factgpt.errors import InputError
 from factgpt.vocab import MASK, PAD, Vocab
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def test_special_characters_are_the_documented_ones():
     assert PAD == "\u25a1" == "□"

@@ -1,0 +1,361 @@
+"""The `factgpt` command: the London baseline, bad inputs, an end-to-end run, and `reproduce`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from factgpt.checkpoint import save_model
+from factgpt.cli import main
+from factgpt.fileio import bundled_path
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+# One line on stderr: `path:line: problem` or `path: problem`.
+ONE_LINE_ERROR = re.compile(r"^[^\n:]+(:\d+)?: \S[^\n]*$")
+TINY = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32"]
+CORRECT = re.compile(r"^Correct: (\d+) out of 500: (\d+(\.\d+)?)%$", re.M)
+
+
+def cli(*args) -> tuple[int, str, str]:
+    """Run `factgpt ARGS` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in args])
+        except SystemExit as e:  # argparse
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(rc: int, out: str, err: str, *must_contain: str) -> None:
+    assert rc == 2, (rc, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert ONE_LINE_ERROR.match(lines[0]), lines[0]
+    assert "Traceback" not in err and "Traceback" not in out
+    for s in must_contain:
+        assert s in lines[0], (s, lines[0])
+
+
+def files_in(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+# ---- the baseline ------------------------------------------------------------------------------
+def test_baseline_london(tmp_path):
+    rc, out, _ = cli("baseline", "london")
+    assert rc == 0
+    assert out.strip() == "Correct: 25 out of 500: 5.0%"
+    rc, out, _ = cli("baseline", "london", "--outputs_path", tmp_path / "london.txt")
+    assert rc == 0 and "Correct: 25 out of 500: 5.0%" in out
+    assert (tmp_path / "london.txt").read_text() == "London\n" * 500
+    rc, out, _ = cli("baseline", "london", "--eval_corpus_path", bundled_path("birth_test_inputs.tsv"))
+    assert rc == 0 and "No gold answers" in out and "437" in out
+
+
+# ---- bad inputs -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_checkpoints(tmp_path_factory, vocab):
+    d = tmp_path_factory.mktemp("ckpts")
+    from factgpt.model import GPT, GPTConfig
+
+    paths = {}
+    for variant in ("vanilla", "synthesizer"):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=len(vocab), n_layer=1, n_head=2, n_embd=32, variant=variant))
+        paths[variant] = d / f"{variant}.safetensors"
+        save_model(paths[variant], model, vocab)
+    return paths
+
+
+BAD_FILES = {
+    "missing": None,
+    "empty": b"",
+    "blank": b"\n  \n\n",
+    "latin1": "Where was Jos\u00e9 born?\tParis\n".encode("latin-1"),
+    "binary": b"Where was A born?\tParis\n\x00\x01\x02\x03",
+    "notab": b"Where was A born?\tParis\nWhere was B born?\tRome\nWhere was C born? Oslo\n",
+    "unknown_char": "Where was A born?\tParis\nWhere was \u2603 born?\tRome\n".encode(),
+}
+EXPECT = {
+    "missing": ("no such file",),
+    "empty": ("empty",),
+    "blank": ("empty",),
+    "latin1": (":1: ", "not UTF-8"),
+    "binary": (":2: ", "binary"),
+    "notab": (":3: ", "no tab"),
+    "unknown_char": (":2: ", "\u2603", "vocabulary"),
+}
+
+
+def _write_bad(tmp_path: Path, kind: str, suffix: str) -> Path:
+    p = tmp_path / f"{kind}{suffix}"
+    if BAD_FILES[kind] is not None:
+        p.write_bytes(BAD_FILES[kind])
+    return p
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_bad_finetune_file(tmp_path, kind):
+    bad = _write_bad(tmp_path, kind, ".tsv")
+    before = files_in(tmp_path)
+    out_path = tmp_path / "model.safetensors"
+    res = cli("finetune", "vanilla", "--finetune_corpus_path", bad, "--writing_params_path", out_path,
+              *TINY, "--max_epochs", "1", "--quiet")
+    assert_one_line_error(*res, str(bad), *EXPECT[kind])
+    assert files_in(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "latin1", "binary"])
+def test_bad_pretraining_corpus(tmp_path, kind):
+    bad = _write_bad(tmp_path, kind, ".txt")
+    before = files_in(tmp_path)
+    res = cli("pretrain", "vanilla", bad, "--writing_params_path", tmp_path / "p.safetensors", *TINY,
+              "--max_epochs", "1", "--quiet")
+    assert_one_line_error(*res, str(bad), *EXPECT[kind])
+    assert files_in(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "latin1", "binary", "unknown_char"])
+def test_bad_eval_file(tmp_path, kind, tiny_checkpoints):
+    bad = _write_bad(tmp_path, kind, ".tsv")
+    before = files_in(tmp_path)
+    res = cli("evaluate", "vanilla", "--reading_params_path", tiny_checkpoints["vanilla"],
+              "--eval_corpus_path", bad, "--outputs_path", tmp_path / "preds.txt")
+    assert_one_line_error(*res, str(bad), *EXPECT[kind])
+    assert files_in(tmp_path) == before
+
+
+def test_corpus_with_reserved_character(tmp_path):
+    bad = tmp_path / "corpus.txt"
+    bad.write_text("a line\nanother \u2047 line\n", encoding="utf-8")
+    res = cli("pretrain", "vanilla", bad, "--writing_params_path", tmp_path / "p.safetensors", *TINY, "--quiet")
+    assert_one_line_error(*res, f"{bad}:2: ", "reserved")
+    assert files_in(tmp_path) == {"corpus.txt"}
+
+
+@pytest.mark.parametrize("command", ["baseline", "evaluate", "pretrain", "finetune"])
+def test_output_in_missing_folder(tmp_path, command, tiny_checkpoints):
+    target = tmp_path / "no_such_folder" / "out"
+    args = {
+        "baseline": ["baseline", "london", "--outputs_path", target],
+        "evaluate": ["evaluate", "vanilla", "--reading_params_path", tiny_checkpoints["vanilla"],
+                     "--outputs_path", target],
+        "pretrain": ["pretrain", "vanilla", "--writing_params_path", target, *TINY, "--quiet"],
+        "finetune": ["finetune", "vanilla", "--writing_params_path", target, *TINY, "--quiet"],
+    }[command]
+    assert_one_line_error(*cli(*args), str(target), "does not exist")
+    assert not (tmp_path / "no_such_folder").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--max_epochs", "0"), ("--batch_size", "-1"), ("--batch_size", "many"),
+                                         ("--learning_rate", "0")])
+def test_bad_numbers(tmp_path, flag, value):
+    out = tmp_path / "p.safetensors"
+    res = cli("pretrain", "vanilla", "--writing_params_path", out, flag, value, "--quiet")
+    assert_one_line_error(*res, flag)
+    assert not out.exists()
+
+
+def test_checkpoint_of_the_other_variant(tmp_path, tiny_checkpoints):
+    ck = tiny_checkpoints["synthesizer"]
+    out = tmp_path / "preds.txt"
+    res = cli("evaluate", "vanilla", "--reading_params_path", ck, "--outputs_path", out)
+    assert_one_line_error(*res, str(ck), "synthesizer")
+    assert not out.exists()
+    res = cli("finetune", "vanilla", "--reading_params_path", ck, "--writing_params_path", tmp_path / "f", "--quiet")
+    assert_one_line_error(*res, str(ck), "variant")
+    assert files_in(tmp_path) == set()
+
+
+def test_not_a_checkpoint(tmp_path):
+    junk = tmp_path / "junk.params"
+    junk.write_bytes(os.urandom(2000))
+    res = cli("evaluate", "vanilla", "--reading_params_path", junk, "--outputs_path", tmp_path / "preds.txt")
+    assert_one_line_error(*res, str(junk))
+    assert files_in(tmp_path) == {"junk.params"}
+
+
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
+
+
+def test_exit_codes_in_a_real_process(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "factgpt", "baseline", "london"], capture_output=True, text=True,
+                        env=SUBPROCESS_ENV, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == "Correct: 25 out of 500: 5.0%\n"
+    missing = tmp_path / "missing.txt"
+    bad = subprocess.run([sys.executable, "-m", "factgpt", "pretrain", "vanilla", str(missing),
+                          "--writing_params_path", str(tmp_path / "p.safetensors"), "--quiet"],
+                         capture_output=True, text=True, env=SUBPROCESS_ENV, timeout=120)
+    assert_one_line_error(bad.returncode, bad.stdout, bad.stderr, str(missing), "no such file")
+    flag = subprocess.run([sys.executable, "-m", "factgpt", "pretrain", "vanilla", "--writing_params_path",
+                           str(tmp_path / "p.safetensors"), "--max_epochs", "0"],
+                          capture_output=True, text=True, env=SUBPROCESS_ENV, timeout=120)
+    assert_one_line_error(flag.returncode, flag.stdout, flag.stderr, "--max_epochs")
+    assert files_in(tmp_path) == set()
+
+
+# ---- end to end ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    d = tmp_path_factory.mktemp("e2e")
+    r = {"dir": d}
+    r["pretrain"] = cli("pretrain", "vanilla", "--writing_params_path", d / "pre.safetensors", *TINY,
+                        "--max_epochs", "1", "--quiet")
+    r["finetune"] = cli("finetune", "vanilla", "--reading_params_path", d / "pre.safetensors",
+                        "--writing_params_path", d / "ft.safetensors", "--max_epochs", "1", "--quiet")
+    r["evaluate"] = cli("evaluate", "vanilla", "--reading_params_path", d / "ft.safetensors",
+                        "--outputs_path", d / "dev.predictions")
+    # the reference decoder (no cache, one question at a time) on the first 60 dev questions
+    head = "".join(bundled_path("birth_dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:60])
+    (d / "dev60.tsv").write_text(head, encoding="utf-8")
+    r["evaluate_reference"] = cli("evaluate", "vanilla", "--reading_params_path", d / "ft.safetensors",
+                                  "--eval_corpus_path", d / "dev60.tsv",
+                                  "--outputs_path", d / "dev60.reference.predictions", "--reference")
+    r["test"] = cli("evaluate", "vanilla", "--reading_params_path", d / "ft.safetensors",
+                    "--eval_corpus_path", bundled_path("birth_test_inputs.tsv"), "--outputs_path", d / "test.predictions")
+    r["ask"] = cli("ask", "Where was Ann Smith born?", "--reading_params_path", d / "ft.safetensors")
+    return r
+
+
+def test_e2e_pretrain_and_finetune(e2e):
+    d = e2e["dir"]
+    for stage, steps in (("pretrain", 23), ("finetune", 8)):
+        rc, out, err = e2e[stage]
+        assert rc == 0, err
+        assert f"{stage}: {steps} steps" in err
+        hist = json.loads((d / f"{'pre' if stage == 'pretrain' else 'ft'}.safetensors.history.json").read_text())
+        assert len(hist["history"]) == steps
+        assert all(h["loss"] > 0 for h in hist["history"])
+    from factgpt.checkpoint import load_model
+
+    pre, meta = load_model(d / "pre.safetensors")
+    assert (pre.config.n_layer, pre.config.n_head, pre.config.n_embd) == (1, 2, 32)
+    assert meta["stage"] == "pretrain" and meta["steps"] == 23
+    ft, meta = load_model(d / "ft.safetensors")
+    assert ft.config == pre.config
+    assert meta["stage"] == "finetune_pretrained" and meta["pretrained"] == str(d / "pre.safetensors")
+    assert not torch.equal(ft.head.weight, pre.head.weight)
+
+
+def test_e2e_evaluate(e2e):
+    d = e2e["dir"]
+    rc, out, err = e2e["evaluate"]
+    assert rc == 0, err
+    m = CORRECT.search(out)
+    assert m, out
+    lines = (d / "dev.predictions").read_text(encoding="utf-8").split("\n")
+    assert len(lines) == 501 and lines[-1] == ""
+    rows = [line.split("\t") for line in bundled_path("birth_dev.tsv").read_text(encoding="utf-8").splitlines()]
+    correct = sum(p == a for p, (_, a) in zip(lines, rows))
+    assert int(m.group(1)) == correct
+    assert float(m.group(2)) == pytest.approx(100 * correct / 500)
+    # the reference decoder gives the same predictions
+    rc, out2, err2 = e2e["evaluate_reference"]
+    assert rc == 0, err2
+    m2 = re.search(r"^Correct: (\d+) out of 60: ", out2, re.M)
+    assert m2 and int(m2.group(1)) == sum(p == a for p, (_, a) in zip(lines[:60], rows))
+    assert (d / "dev60.reference.predictions").read_text(encoding="utf-8").splitlines() == lines[:60]
+
+
+def test_e2e_evaluate_without_answers(e2e):
+    d = e2e["dir"]
+    rc, out, err = e2e["test"]
+    assert rc == 0, err
+    assert "No gold answers" in out and "437 predictions" in out and "Correct" not in out
+    assert len((d / "test.predictions").read_text(encoding="utf-8").splitlines()) == 437
+
+
+def test_e2e_ask(e2e):
+    rc, out, err = e2e["ask"]
+    assert rc == 0, err
+    m = re.fullmatch(r"(.*)\t\(probability (\d\.\d{3}); first character (\d\.\d{3})\)\n", out, re.S)
+    assert m, out
+    assert "\u2047" not in m.group(1) and "\n" not in m.group(1)
+    assert 0 <= float(m.group(2)) <= float(m.group(3)) <= 1
+
+
+def test_ask_with_a_question_outside_the_vocabulary(e2e):
+    rc, out, err = cli("ask", "Where was \u2603 born?", "--reading_params_path", e2e["dir"] / "ft.safetensors")
+    assert_one_line_error(rc, out, err, "\u2603")
+
+
+def test_ask_long_question_on_a_synthesizer(tiny_checkpoints):
+    q = "Where was " + "x" * 80 + " born?"  # 96 characters: the longest `ask` accepts
+    rc, out, err = cli("ask", q, "--reading_params_path", tiny_checkpoints["synthesizer"])
+    assert rc == 0 and "probability" in out
+
+
+# ---- reproduce ---------------------------------------------------------------------------------------------
+TINY_PROFILE = {
+    "description": "test profile: 1 layer, 32-d, one epoch a stage",
+    "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 128},
+    "common": {"warmup_tokens": 10240, "final_tokens_per_pretrain_example": 25600},
+    "pretrain": {"max_epochs": 1, "batch_size": 128, "learning_rate": 6e-3},
+    "finetune_pretrained": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
+    "finetune_scratch": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
+}
+
+
+def test_reproduce_tiny_profile(tmp_path, monkeypatch):
+    prof = tmp_path / "tiny.json"
+    prof.write_text(json.dumps(TINY_PROFILE))
+    args = ["reproduce", "--profile", str(prof), "--out", str(tmp_path / "res"), "--quiet",
+            "--variants", "vanilla", "synthesizer", "--seeds", "0", "--device", "cpu"]
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/factgpt", *args])
+    rc, out, err = cli(*args)
+    assert rc == 0, err
+    res_dir = tmp_path / "res" / "tiny"
+    results = json.loads((res_dir / "results.json").read_text())
+    assert results["profile"] == "tiny" and results["seeds"] == [0]
+    assert results["command"] == "factgpt " + " ".join(args)
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", results["commit"])
+    assert "CPU" in results["device"] and results["precision"] in ("fp32", "bf16")
+    assert results["torch"] == torch.__version__
+    assert results["profile_settings"]["model"] == TINY_PROFILE["model"]
+
+    rows = results["rows"]
+    assert list(rows) == ["london", "vanilla_nopretrain", "vanilla_pretrain", "synthesizer_pretrain"]
+    assert rows["london"]["mean"] == 5.0 and rows["london"]["std"] == 0.0
+    assert rows["london"]["runs"][0]["correct"] == 25
+    stages = {"london": set(), "vanilla_nopretrain": {"finetune", "evaluate"},
+              "vanilla_pretrain": {"pretrain", "finetune", "evaluate"},
+              "synthesizer_pretrain": {"pretrain", "finetune", "evaluate"}}
+    for row, r in rows.items():
+        (run,) = r["runs"]
+        assert run["seed"] == 0 and run["total"] == 500
+        assert run["accuracy"] == pytest.approx(100 * run["correct"] / 500)
+        assert r["mean"] == pytest.approx(run["accuracy"])
+        assert set(run["seconds"]) == stages[row]
+        assert all(v > 0 for v in run["seconds"].values())
+        dev = (res_dir / "seed0" / f"{row}.dev.predictions").read_text(encoding="utf-8").splitlines()
+        test = (res_dir / "seed0" / f"{row}.test.predictions").read_text(encoding="utf-8").splitlines()
+        assert len(dev) == 500 and len(test) == 437
+        gold = [line.split("\t")[1] for line in bundled_path("birth_dev.tsv").read_text(encoding="utf-8").splitlines()]
+        assert sum(p == g for p, g in zip(dev, gold)) == run["correct"]
+    assert set(rows["vanilla_pretrain"]["runs"][0]["final_loss"]) == {"pretrain", "finetune"}
+
+    table = (res_dir / "table.md").read_text(encoding="utf-8")
+    assert table in out
+    for title in ("London baseline", "vanilla, no pretraining", "vanilla, pretrain → finetune",
+                  "synthesizer, pretrain → finetune"):
+        assert title in table
+    assert "| London baseline | 5.0% ± 0.0 | 5.0 |" in table
+    for png in ("accuracy.png", "pretrain_loss.png", "finetune_loss.png"):
+        data = (res_dir / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png
+    for ck in ("vanilla.nopretrain", "vanilla.pretrain", "vanilla.finetune", "synthesizer.pretrain",
+               "synthesizer.finetune"):
+        assert (res_dir / "seed0" / f"{ck}.safetensors").is_file()
+    assert not list(res_dir.rglob("*.tmp"))

@@ -1,0 +1,211 @@
+"""The trainer: learning-rate schedule, weight-decay groups, learning, paths, and failure."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import pytest
+import torch
+import torch.nn as nn
+
+from factgpt.batches import DatasetSource, TensorExamples
+from factgpt.datasets import NameDataset
+from factgpt.evaluate import predict
+from factgpt.pipeline import load_profile, stage_config
+from factgpt.train import NonFiniteLoss, Trainer, TrainConfig, lr_multiplier, make_optimizer
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+# ---- the learning-rate schedule ---------------------------------------------------------------
+def test_warmup():
+    cfg = TrainConfig(warmup_tokens=1000, final_tokens=100_000)
+    assert lr_multiplier(0, cfg) == 1.0  # the original's first step at the full rate
+    assert lr_multiplier(0, TrainConfig(warmup_tokens=1000, final_tokens=100_000, first_step_full_lr=False)) == 0.0
+    for t in (1, 127, 500, 999):
+        assert lr_multiplier(t, cfg) == pytest.approx(t / 1000)
+        assert lr_multiplier(t, TrainConfig(warmup_tokens=1000, final_tokens=100_000,
+                                            first_step_full_lr=False)) == pytest.approx(t / 1000)
+    assert lr_multiplier(1000, cfg) == pytest.approx(1.0)
+    assert lr_multiplier(12345, TrainConfig(lr_decay=False)) == 1.0
+
+
+def test_cosine_floor_and_unclamped_progress():
+    cfg = TrainConfig(warmup_tokens=1000, final_tokens=101_000)
+    mid = 1000 + 50_000
+    assert lr_multiplier(mid, cfg) == pytest.approx(0.5)
+    assert lr_multiplier(1000 + 25_000, cfg) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_multiplier(101_000, cfg) == pytest.approx(0.1)  # cos(π) = -1 → 0, floored at 0.1
+    assert lr_multiplier(90_000, cfg) == pytest.approx(0.1)
+    # past final_tokens the rate climbs back (progress is not clamped)
+    assert lr_multiplier(1000 + 150_000, cfg) == pytest.approx(0.5)
+    assert lr_multiplier(1000 + 200_000, cfg) == pytest.approx(1.0)
+
+
+def _course_tokens(steps: int) -> list[int]:
+    """Tokens counted before each step of the course pretraining: 2,937 lines, batch 128, 127 tokens each."""
+    per_epoch = [128] * 22 + [2937 - 22 * 128]
+    tokens = [0]
+    while len(tokens) <= steps:
+        for n in per_epoch:
+            tokens.append(tokens[-1] + n * 127)
+    return tokens
+
+
+def test_course_schedule():
+    prof = load_profile("course")
+    cfg = stage_config(prof, "pretrain", 2937)
+    assert cfg.warmup_tokens == 10240 and cfg.final_tokens == 200 * 2937 * 128
+    assert cfg.batch_size == 128 and cfg.tokens_per_example == 127 and cfg.max_epochs == 650
+    assert math.ceil(2937 / cfg.batch_size) == 23
+    tokens = _course_tokens(650 * 23)
+
+    def mult(step: int) -> float:  # step 1 is the first optimizer step
+        return lr_multiplier(tokens[step - 1], cfg)
+
+    assert mult(1) == 1.0
+    # one step counts 128 × 127 = 16,256 tokens > 10,240: warm-up is over after the first step
+    assert 0.999 < mult(2) < 1.0
+    assert 0.99 < mult(23) <= 1.0
+    # falls to the floor: reached at about step 3,700, still there near step 4,600 (progress 1)
+    assert mult(3000) > 0.2
+    assert mult(3600) > 0.1
+    assert mult(4600) == pytest.approx(0.1)
+    assert mult(4636) == pytest.approx(0.1)
+    floor = [s for s in range(1, 9000) if mult(s) == 0.1]
+    assert 3600 < floor[0] < 3800 and 5500 < floor[-1] < 5700
+    # ... and comes back to the peak near step 9,200 (progress 2)
+    assert mult(7000) == pytest.approx(0.515, abs=0.01)
+    assert mult(9200) == pytest.approx(1.0, abs=0.002)
+    assert max(range(8000, 11000), key=mult) in range(9200, 9350)
+    # the course's last step sits at progress ≈ 3.2
+    progress = (tokens[650 * 23 - 1] - cfg.warmup_tokens) / (cfg.final_tokens - cfg.warmup_tokens)
+    assert progress == pytest.approx(3.22, abs=0.01)
+
+
+def test_trainer_uses_the_schedule(make_model, vocab, train_tsv_text):
+    ds = NameDataset(vocab, "\n".join(train_tsv_text.split("\n")[:64]), 128)
+    for full in (True, False):
+        cfg = TrainConfig(max_epochs=1, batch_size=16, learning_rate=1e-3, warmup_tokens=64 * 127,
+                          first_step_full_lr=full, precision="fp32")
+        tr = Trainer(make_model(), TensorExamples(ds), cfg)
+        tr.train(progress_bar=False)
+        lrs = [h["lr"] for h in tr.progress.history]
+        assert lrs == pytest.approx([1e-3 if full else 0.0, 0.25e-3, 0.5e-3, 0.75e-3])
+        assert tr.progress.tokens == 64 * 127 and tr.progress.step == 4
+
+
+# ---- weight decay --------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", ["vanilla", "synthesizer"])
+def test_weight_decay_groups(make_model, variant):
+    model = make_model(variant)
+    names = {id(p): n for n, p in model.named_parameters()}
+
+    def groups(flag: bool):
+        opt = make_optimizer(model, TrainConfig(decay_norms_and_embeddings=flag, weight_decay=0.1), torch.device("cpu"))
+        decay, no_decay = opt.param_groups
+        assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+        d = {names[id(p)] for p in decay["params"]}
+        nd = {names[id(p)] for p in no_decay["params"]}
+        assert not d & nd and d | nd == set(names.values())
+        return d, nd
+
+    # the original's effective rule: everything but biases is decayed
+    d, nd = groups(True)
+    assert nd == {n for n in names.values() if n.endswith("bias")}
+    assert {"tok_emb.weight", "pos_emb", "ln_f.weight", "blocks.0.ln1.weight", "blocks.1.ln2.weight"} <= d
+    if variant == "synthesizer":
+        assert {"blocks.0.attn.w2", "blocks.0.attn.b2"} <= d
+    # the fix: matrix-product weights only
+    d, nd = groups(False)
+    matmul = {f"{mn}.weight" for mn, m in model.named_modules() if isinstance(m, nn.Linear)}
+    if variant == "synthesizer":
+        matmul |= {n for n in names.values() if n.endswith(".w2")}
+    assert d == matmul
+    assert {"tok_emb.weight", "pos_emb", "ln_f.weight", "blocks.0.ln1.weight"} <= nd
+
+
+# ---- learning ------------------------------------------------------------------------------------------
+def test_tiny_model_memorizes_twenty_facts(make_model, vocab, train_tsv_text):
+    t0 = time.time()
+    ds = NameDataset(vocab, "\n".join(train_tsv_text.split("\n")[:20]), 128)
+    model = make_model("vanilla", seed=0, dropout=0.0)
+    cfg = TrainConfig(max_epochs=1, batch_size=20, learning_rate=3e-3, warmup_tokens=0, lr_decay=False,
+                      precision="fp32")
+    tr = Trainer(model, TensorExamples(ds), cfg)
+    questions = [r.question for r in ds.rows]
+    correct = 0
+    for chunk in range(1, 17):  # at most 400 epochs of one step each
+        tr.cfg.max_epochs = 25 * chunk
+        tr.train(progress_bar=False)
+        preds = predict(model, vocab, questions)
+        correct = sum(p.text == r.answer for p, r in zip(preds, ds.rows))
+        if correct == len(ds) or time.time() - t0 > 55:
+            break
+    assert correct == 20, f"{correct}/20 after {tr.progress.step} steps"
+    assert tr.progress.history[-1]["loss"] < 0.1
+    assert time.time() - t0 < 60
+
+
+def test_reference_path_and_fast_path_give_the_same_losses(make_model, vocab, train_tsv_text):
+    ds = NameDataset(vocab, "\n".join(train_tsv_text.split("\n")[:160]), 128)
+    model = make_model("vanilla", seed=5, dropout=0.0)
+    common = dict(max_epochs=1, batch_size=32, learning_rate=6e-4, warmup_tokens=512 * 20, precision="fp32", seed=3)
+    ref = Trainer(copy.deepcopy(model), DatasetSource(ds),
+                  TrainConfig(pack=False, reference_kernels=True, **common))
+    fast = Trainer(copy.deepcopy(model), TensorExamples(ds), TrainConfig(pack=True, **common))
+    ref.train(progress_bar=False)
+    fast.train(progress_bar=False)
+    a = [h["loss"] for h in ref.progress.history]
+    b = [h["loss"] for h in fast.progress.history]
+    assert len(a) == len(b) == 5
+    assert a == pytest.approx(b, abs=1e-4)
+    assert a[-1] < a[0]
+    assert [h["real_tokens"] for h in ref.progress.history] == [h["real_tokens"] for h in fast.progress.history]
+    assert ref.progress.tokens == fast.progress.tokens == 160 * 127
+    for (n, p), q in zip(ref.model.named_parameters(), fast.model.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-4, rtol=1e-3, msg=n)
+
+
+# ---- non-finite loss -------------------------------------------------------------------------------------
+def test_nan_loss_raises_and_leaves_the_state_file_alone(make_model, vocab, train_tsv_text, tmp_path):
+    ds = NameDataset(vocab, "\n".join(train_tsv_text.split("\n")[:64]), 128)
+    cfg = TrainConfig(max_epochs=2, batch_size=16, precision="fp32")
+    state = tmp_path / "model.state"
+
+    # NaN from the first step: no state file is written at all
+    model = make_model()
+    with torch.no_grad():
+        model.tok_emb.weight[5:50] = float("nan")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    tr = Trainer(model, TensorExamples(ds), cfg)
+    with pytest.raises(NonFiniteLoss, match="nan"):
+        tr.train(progress_bar=False, state_path=state, save_every=1)
+    assert not state.exists()
+    assert list(tmp_path.iterdir()) == []
+    assert tr.progress.step == 0
+    for n, p in model.named_parameters():  # no optimizer step was taken
+        torch.testing.assert_close(p, before[n], equal_nan=True, atol=0, rtol=0)
+
+    # NaN in the middle of a run: the last saved state is untouched
+    model = make_model()
+    tr = Trainer(model, TensorExamples(ds), TrainConfig(max_epochs=1, batch_size=16, precision="fp32"))
+    tr.train(progress_bar=False, state_path=state, save_every=1)
+    saved = state.read_bytes()
+    tr.cfg.max_epochs = 2
+    with torch.no_grad():
+        model.head.weight[0, 0] = float("nan")
+    with pytest.raises(NonFiniteLoss):
+        tr.train(progress_bar=False, state_path=state, save_every=1)
+    assert state.read_bytes() == saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.state"]
+
+
+def test_train_config_refuses_bad_numbers():
+    from factgpt.errors import InputError
+
+    for kw in ({"max_epochs": 0}, {"batch_size": -1}, {"learning_rate": 0.0}):
+        with pytest.raises(InputError):
+            TrainConfig(**kw)
