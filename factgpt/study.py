@@ -95,6 +95,7 @@ def default_profile(device: torch.device) -> str:
 
 
 def reproduce(args) -> int:
+    commit = git_commit()  # the code that runs, recorded before anything can change it
     device = resolve_device(args.device)
     profile_name = args.profile or default_profile(device)
     prof = load_profile(profile_name)
@@ -181,7 +182,7 @@ def reproduce(args) -> int:
         "precision": precision,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "commit": git_commit(),
+        "commit": commit,
         "seeds": args.seeds,
         "reference": REFERENCE,
         "rows": {row: summarize(r) for row, r in runs.items()},

@@ -47,7 +47,7 @@ class TrainConfig:
     shuffle: bool = False
     decay_norms_and_embeddings: bool = True
     first_step_full_lr: bool = True
-    pack: bool = True
+    pack: bool | None = None  # None: pack on a CPU; on CUDA, plain causal rows take the flash kernel
     precision: str = "auto"
     reference_kernels: bool = False  # explicit attention and torch's dropout (the plain reference)
     seed: int = 0
@@ -119,6 +119,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.progress = Progress()
         torch.manual_seed(cfg.seed)  # dropout
+        self.pack = cfg.pack if cfg.pack is not None else self.device.type == "cpu"
         self.lazy = self.device.type == "cuda"  # avoid a host sync every step
         self.sync_every = 50
         self._pending: list = []
@@ -149,7 +150,7 @@ class Trainer:
         if self.world > 1:  # this rank's slice of the global batch
             sl = slice(self.rank, None, self.world)
             batch = Batch(batch.x[sl], batch.y[sl], len(batch.x[sl]))
-        if cfg.pack:
+        if self.pack:
             batch = pack(batch)
         b = batch.to(self.device)
         self.model.train()

@@ -359,3 +359,54 @@ def test_reproduce_tiny_profile(tmp_path, monkeypatch):
                "synthesizer.finetune"):
         assert (res_dir / "seed0" / f"{ck}.safetensors").is_file()
     assert not list(res_dir.rglob("*.tmp"))
+
+
+# ---- more bad inputs: TSV content, sizes, vocabularies, damaged checkpoints -------------------------
+@pytest.mark.parametrize("content, expect", [
+    ("Where was A born?\tParis\n\tRome\n", (":2: ", "empty question")),
+    ("Where was A born?\tParis\nWhere was B born?\t\n", (":2: ", "empty answer")),
+    ("Where was A born?\tParis\nWhere was " + "x" * 120 + " born?\tRome\n", (":2: ", "block size")),
+])
+def test_bad_tsv_content(tmp_path, content, expect):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(content, encoding="utf-8")
+    res = cli("finetune", "vanilla", "--finetune_corpus_path", bad, "--writing_params_path", tmp_path / "m",
+              *TINY, "--max_epochs", "1", "--quiet")
+    assert_one_line_error(*res, str(bad), *expect)
+    assert files_in(tmp_path) == {"bad.tsv"}
+
+
+def test_question_too_long_for_evaluation(tmp_path, tiny_checkpoints):
+    bad = tmp_path / "long.tsv"
+    bad.write_text("Where was " + "x" * 130 + " born?\n", encoding="utf-8")
+    res = cli("evaluate", "vanilla", "--reading_params_path", tiny_checkpoints["vanilla"],
+              "--eval_corpus_path", bad, "--outputs_path", tmp_path / "preds")
+    assert_one_line_error(*res, f"{bad}:1: ", "block size")
+    assert not (tmp_path / "preds").exists()
+
+
+def test_checkpoint_of_another_vocabulary(tmp_path, tiny_checkpoints):
+    corpus = tmp_path / "other.txt"
+    corpus.write_text("Ann Lee. Ann Lee was born in Oslo.\nBo Kim. Bo Kim was born in Rome.\n", encoding="utf-8")
+    res = cli("evaluate", "vanilla", corpus, "--reading_params_path", tiny_checkpoints["vanilla"],
+              "--outputs_path", tmp_path / "preds")
+    assert_one_line_error(*res, str(tiny_checkpoints["vanilla"]), "vocabulary")
+    assert not (tmp_path / "preds").exists()
+
+
+def test_truncated_checkpoint(tmp_path, tiny_checkpoints):
+    cut = tmp_path / "cut.safetensors"
+    data = Path(tiny_checkpoints["vanilla"]).read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    res = cli("evaluate", "vanilla", "--reading_params_path", cut, "--outputs_path", tmp_path / "preds")
+    assert_one_line_error(*res, str(cut))
+    assert files_in(tmp_path) == {"cut.safetensors"}
+
+
+def test_resume_state_of_another_model_size(tmp_path):
+    args = ["finetune", "vanilla", "--max_epochs", "2", "--quiet", "--writing_params_path", tmp_path / "m"]
+    assert cli(*args, *TINY, "--time_limit", "0.00001")[0] == 0
+    assert (tmp_path / "m.state").exists()
+    res = cli(*args, "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--resume")
+    assert_one_line_error(*res, "m.state", "another model")
+    assert not (tmp_path / "m").exists()
