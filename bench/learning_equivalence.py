@@ -31,7 +31,7 @@ from factgpt.vocab import Vocab
 
 SIZE = dict(n_layer=2, n_head=4, n_embd=128)
 PATHS = {"reference": dict(pack=False, reference_kernels=True, precision="fp32"),
-         "fast": dict(pack=True, reference_kernels=False, precision="auto")}
+         "fast": dict(pack=None, reference_kernels=False, precision="auto")}
 
 
 def run(path: str, seed: int, epochs: int, ft_epochs: int) -> dict:

@@ -110,7 +110,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     common = dict(warmup_tokens=10240, final_tokens=200 * n_docs * 128, seed=seed)
     paths = {
         "reference": dict(pack=False, reference_kernels=True, precision="fp32"),
-        "fast": dict(pack=True, reference_kernels=False, precision=precision),
+        "fast": dict(pack=None, reference_kernels=False, precision=precision),
     }
     peak = {"fp32": matmul_peak(device, torch.float32)}
     if resolve(precision, device) == "bf16":
