@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/bench")
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("schedule", help="plot the learning rate of a profile's stage, step by step")
+    p.add_argument("--profile", default="course")
+    p.add_argument("--stage", default="pretrain", choices=["pretrain", "finetune_pretrained", "finetune_scratch"])
+    p.add_argument("--out", default="results/schedule")
+
     p = sub.add_parser("convert", help="import a torch.save checkpoint of the original code (weights only, no code runs)")
     p.add_argument("variant", choices=VARIANTS)
     p.add_argument("source")
@@ -395,6 +400,31 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_schedule(args) -> int:
+    import json
+
+    from .pipeline import load_profile
+    from .plots import schedule_plot
+
+    corpus = load_corpus_default()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_docs = sum(1 for line in corpus.split("\n") if line)
+    info = schedule_plot(load_profile(args.profile), args.stage, n_docs, out)
+    info["command"] = "factgpt " + " ".join(args.argv)
+    from .fileio import write_text_atomic
+
+    write_text_atomic(out / f"{info['profile']}_{args.stage}_lr.json", json.dumps(info, indent=2) + "\n")
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def load_corpus_default() -> str:
+    from .fileio import read_text
+
+    return read_text(bundled_path("wiki.txt"))
+
+
 def cmd_convert(args) -> int:
     from .checkpoint import convert_torch_checkpoint
 
@@ -408,7 +438,7 @@ def cmd_convert(args) -> int:
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
     "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "explore": cmd_explore,
-    "convert": cmd_convert, "bench": cmd_bench,
+    "convert": cmd_convert, "bench": cmd_bench, "schedule": cmd_schedule,
 }
 
 

@@ -91,3 +91,50 @@ def study_plots(out: Path, results: dict) -> list[Path]:
         if p:
             made.append(p)
     return made
+
+
+def schedule_plot(profile: dict, stage: str, n_docs: int, out_dir: Path) -> dict:
+    """The learning rate a stage of a profile will use, step by step, with its landmarks.
+
+    Computed from the trainer's own schedule function, so the plot is the
+    schedule training runs, not a re-derivation of it.
+    """
+    import math
+
+    from .pipeline import stage_config
+    from .train import lr_multiplier
+
+    cfg = stage_config(profile, stage, n_docs)
+    n_ex = n_docs if stage == "pretrain" else 2000
+    per_epoch = math.ceil(n_ex / cfg.batch_size)
+    sizes = [min(cfg.batch_size, n_ex - i * cfg.batch_size) for i in range(per_epoch)]
+    steps, lrs, tokens, at_final = [], [], 0, None
+    for step in range(cfg.max_epochs * per_epoch):
+        steps.append(step + 1)
+        if at_final is None and tokens >= cfg.final_tokens:
+            at_final = step + 1
+        lrs.append(cfg.learning_rate * lr_multiplier(tokens, cfg))
+        tokens += sizes[step % per_epoch] * cfg.tokens_per_example
+    floor = next((s for s, lr in zip(steps, lrs) if lr <= cfg.learning_rate * 0.1 + 1e-12 and s > 1), None)
+    back = None
+    if floor is not None:
+        back = next((s for s, lr in zip(steps, lrs) if s > floor and lr >= cfg.learning_rate * 0.999), None)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.plot(steps, lrs, lw=1.2)
+    marks = ((floor, "10% floor", 0.35, "right"), (at_final, "final_tokens", 0.65, "left"),
+             (back, "back at the peak", 1.02, "center"))
+    for s, label, y, ha in marks:
+        if s:
+            ax.axvline(s, color="gray", ls=":", lw=1)
+            ax.text(s, cfg.learning_rate * y, f" {label} \n step {s} ", fontsize=7, ha=ha, va="bottom")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate")
+    ax.set_ylim(0, cfg.learning_rate * 1.25)
+    ax.set_title(f"{profile['name']} profile, {stage}: {cfg.max_epochs} epochs × {per_epoch} steps; "
+                 f"final_tokens reached at progress 1", fontsize=9)
+    path = out_dir / f"{profile['name']}_{stage}_lr.png"
+    save_png(fig, path)
+    return {"profile": profile["name"], "stage": stage, "steps": len(steps), "peak_lr": cfg.learning_rate,
+            "first_step_at_floor": floor, "step_reaching_final_tokens": at_final, "first_step_back_at_peak": back,
+            "final_progress": (tokens - cfg.warmup_tokens) / (cfg.final_tokens - cfg.warmup_tokens),
+            "figure": path.name}
