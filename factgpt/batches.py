@@ -52,9 +52,13 @@ class BatchedCorruption:
     uniform on [1, max(1, L//2 - 1)], mask start uniform where it fits.
     """
 
-    def __init__(self, text: str, vocab: Vocab, block_size: int):
+    def __init__(self, text: str, vocab: Vocab, block_size: int, max_chars: int | None = None):
+        """max_chars: cut every document to its first max_chars characters first (None: as the course)."""
         self.vocab, self.block_size = vocab, block_size
         self.max_trunc = int(block_size * 7 / 8)
+        if max_chars is not None:
+            docs_cut = [d[:max_chars] for d in documents(text)]
+            text = "\n".join(docs_cut)
         docs = documents(text)
         # Only the first max_trunc characters of a document can ever be shown.
         self.lens = torch.tensor([min(len(d), self.max_trunc) for d in docs], dtype=torch.long)

@@ -1,0 +1,38 @@
+"""A fixed held-out slice of the training pairs, for choosing settings without dev.
+
+The last `n` training pairs (in file order) whose person has a line in the
+pretraining corpus are held out: finetuning uses the rest, and accuracy on
+the slice says how well facts seen only in pretraining are extracted —
+the dev set's question, answered without touching dev.
+"""
+
+from __future__ import annotations
+
+from .datasets import QA, documents
+
+QUESTION_PREFIX, QUESTION_SUFFIX = "Where was ", " born?"
+
+
+def name_of(question: str) -> str | None:
+    if question.startswith(QUESTION_PREFIX) and question.endswith(QUESTION_SUFFIX):
+        return question[len(QUESTION_PREFIX) : -len(QUESTION_SUFFIX)]
+    return None
+
+
+def corpus_names(corpus_text: str) -> set[str]:
+    """The person of each line: the text before its first '. '."""
+    return {doc.split(". ", 1)[0] for doc in documents(corpus_text)}
+
+
+def split_heldout(rows: list[QA], corpus_text: str, n: int = 300) -> tuple[list[QA], list[QA]]:
+    """(rows to finetune on, held-out rows)."""
+    names = corpus_names(corpus_text)
+    eligible = [i for i, r in enumerate(rows) if name_of(r.question) in names]
+    if len(eligible) < n:
+        raise ValueError(f"only {len(eligible)} training pairs have a corpus line; cannot hold out {n}")
+    held = set(eligible[-n:])
+    return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
+
+
+def to_tsv(rows: list[QA]) -> str:
+    return "".join(f"{r.question}\t{r.answer}\n" for r in rows)
