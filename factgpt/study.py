@@ -243,6 +243,10 @@ def render_tables(paths: list[str], readme: str | None) -> int:
             res = json.loads(Path(f).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise InputError(f, f"cannot read results JSON: {e}") from None
+        if not isinstance(res, dict) or not {"profile", "rows", "seeds"} <= res.keys():
+            if paths:
+                raise InputError(f, "not a results.json written by `factgpt reproduce`")
+            continue  # another command's results (e.g. results/explore)
         tables[res["profile"]] = markdown_table(res)
     if readme is None:
         for t in tables.values():
