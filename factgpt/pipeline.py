@@ -99,9 +99,12 @@ def model_config(profile: dict[str, Any], vocab: Vocab, variant: str, **override
 
 
 # ---- stages ---------------------------------------------------------------------
-def pretrain_source(corpus: Corpus, block_size: int, fast: bool, seed: int):
+def pretrain_source(corpus: Corpus, block_size: int, fast: bool, seed: int, max_chars: int | None = None):
+    """Span-corruption batches; max_chars cuts every line to its first characters (a profile's data.max_chars)."""
     if fast:
-        return BatchedCorruption(corpus.text, corpus.vocab, block_size)
+        return BatchedCorruption(corpus.text, corpus.vocab, block_size, max_chars=max_chars)
+    if max_chars is not None:
+        raise InputError("data.max_chars", "cutting lines is implemented on the fast path only")
     return DatasetSource(CharCorruptionDataset(corpus.text, block_size, corpus.vocab, seed=seed, where=str(corpus.path)))
 
 

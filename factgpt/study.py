@@ -75,7 +75,8 @@ def estimate_pretrain_seconds(prof: dict, corpus, variant: str, device: torch.de
     cfg = stage_config(prof, "pretrain", n_docs, seed=seed, max_epochs=1)
     from .train import Trainer
 
-    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed), cfg, device)
+    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.get("data", {}).get("max_chars")),
+                 cfg, device)
     batches = tr.source.epoch(cfg.batch_size, tr.gen)
     tr.step(next(batches))  # warm-up
     t0 = time.time()
@@ -162,7 +163,8 @@ def reproduce(args) -> int:
         for variant in args.variants:
             torch.manual_seed(seed)
             model = GPT(model_config(prof, corpus.vocab, variant))
-            pre, t_pre = train(model, pretrain_source(corpus, model.config.block_size, True, seed), "pretrain", seed,
+            src = pretrain_source(corpus, model.config.block_size, True, seed, prof.get("data", {}).get("max_chars"))
+            pre, t_pre = train(model, src, "pretrain", seed,
                                out / f"seed{seed}" / f"{variant}.pretrain.safetensors", f"pretrain {variant}")
             torch.manual_seed(seed)
             ft, t_ft = train(pre.model, finetune_source(corpus, train_tsv, model.config.block_size, True),
