@@ -220,3 +220,21 @@ def test_tensor_examples_order(vocab, train_tsv_text, qa_examples):
     # shuffles differ from epoch to epoch
     again = torch.cat([b.x for b in qa_examples.epoch(300, gen, shuffle=True)])
     assert not torch.equal(again, sx)
+
+
+def test_max_chars_cuts_every_line_to_its_prefix():
+    from factgpt.datasets import documents
+    from factgpt.fileio import bundled_path, read_text
+    from factgpt.vocab import Vocab
+
+    text = read_text(bundled_path("wiki.txt"))
+    vocab = Vocab.from_corpus(text)
+    bc = BatchedCorruption(text, vocab, 128, max_chars=40)
+    docs = documents(text)
+    assert len(bc) == len(docs) and int(bc.lens.max()) <= 40
+    gen = torch.Generator().manual_seed(0)
+    b = bc.batch(torch.arange(64), gen)
+    for i in range(64):
+        s = vocab.decode(b.x[i]).rstrip("\u25a1")
+        prefix, suffix, masked = s.split("\u2047")[0], s.split("\u2047")[1], s.split("\u2047")[2]
+        assert docs[i].startswith(prefix + masked + suffix) and len(prefix + masked + suffix) <= 40

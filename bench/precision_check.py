@@ -1,0 +1,103 @@
+"""Does bf16 autocast train the course model like fp32? Loss curves of both, several seeds.
+
+Course pretraining settings (lr 6e-3, batch 128, the course schedule) for
+--steps steps in fp32 and in bf16 autocast, from the same initialisations.
+Besides the loss it records, every --every steps, what could make bf16
+diverge: the gradient norm before clipping, the largest |logit|, and the
+largest pre-softmax attention score of the last layer. Writes
+<out>/precision-<device>.json with a verdict: the bf16 loss curve must stay
+within the fp32 seeds' spread.
+
+    python bench/precision_check.py --device cuda --steps 500 --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from factgpt.batches import BatchedCorruption
+from factgpt.bench import device_slug
+from factgpt.fileio import bundled_path, read_text, write_text_atomic
+from factgpt.model import GPT, GPTConfig
+from factgpt.precision import resolve_device
+from factgpt.study import device_name, git_commit
+from factgpt.train import Trainer, TrainConfig
+from factgpt.vocab import Vocab
+
+
+def run(precision: str, seed: int, steps: int, every: int, device: torch.device) -> dict:
+    text = read_text(bundled_path("wiki.txt"))
+    vocab = Vocab.from_corpus(text)
+    n_docs = sum(1 for line in text.split("\n") if line)
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(len(vocab)))
+    cfg = TrainConfig(max_epochs=10**6, batch_size=128, learning_rate=6e-3, warmup_tokens=10240,
+                      final_tokens=200 * n_docs * 128, seed=seed, precision=precision)
+    tr = Trainer(model, BatchedCorruption(text, vocab, 128), cfg, device)
+    probes, it = [], _forever(tr)
+    last_scores: list[float] = []
+    attn = tr.model.blocks[-1].attn
+    hook = attn.query.register_forward_hook(lambda m, i, o: last_scores.append(float(o.detach().abs().max())))
+    for step in range(1, steps + 1):
+        batch = next(it)
+        tr.step(batch)
+        if step % every == 0:
+            grads = [p.grad.detach().float().norm() for p in tr.model.parameters() if p.grad is not None]
+            with torch.no_grad():
+                b = batch.to(device)
+                logits, _ = tr.model(b.x[:16])
+            probes.append({"step": step, "grad_norm": float(torch.stack(grads).norm()),
+                           "max_abs_logit": float(logits.abs().max()),
+                           "max_abs_query_last_layer": last_scores[-1] if last_scores else None})
+    hook.remove()
+    tr.flush()
+    return {"precision": tr.precision, "seed": seed, "losses": [h["loss"] for h in tr.progress.history],
+            "probes": probes}
+
+
+def _forever(tr: Trainer):
+    while True:
+        yield from tr.source.epoch(tr.cfg.batch_size, tr.gen)
+
+
+def window_means(v: list[float], k: int = 25) -> list[float]:
+    return [statistics.fmean(v[i : i + k]) for i in range(0, len(v) - k + 1, k)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--every", type=int, default=50)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--out", default="results/bench")
+    a = ap.parse_args()
+    device = resolve_device(a.device)
+    runs = [run(p, s, a.steps, a.every, device) for s in a.seeds for p in ("fp32", "bf16")]
+    fp = [window_means(r["losses"]) for r in runs if r["precision"] == "fp32"]
+    bf = [window_means(r["losses"]) for r in runs if r["precision"] == "bf16"]
+    inside = []
+    for w in range(len(fp[0])):
+        lo, hi = min(c[w] for c in fp), max(c[w] for c in fp)
+        spread = max(hi - lo, 0.02)
+        inside.append(all(lo - spread <= c[w] <= hi + spread for c in bf))
+    res = {"command": "python " + " ".join(sys.argv), "device": device_name(device), "torch": torch.__version__,
+           "commit": git_commit(), "steps": a.steps, "seeds": a.seeds,
+           "bf16_within_fp32_spread": all(inside), "windows_inside": f"{sum(inside)}/{len(inside)}",
+           "final_window_loss": {p: [window_means(r["losses"])[-1] for r in runs if r["precision"] == p]
+                                 for p in ("fp32", "bf16")},
+           "runs": runs}
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    path = Path(a.out) / f"precision-{device_slug(device)}.json"
+    write_text_atomic(path, json.dumps(res, indent=1) + "\n")
+    print(json.dumps({k: res[k] for k in ("bf16_within_fp32_spread", "windows_inside", "final_window_loss")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
