@@ -15,7 +15,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu
   echo "== bench"
   factgpt bench --device cuda --steps 300 --finetune_steps 40 --eval_reference 50 --out "$out/bench"
   echo "== bf16 against fp32, 500 steps of course pretraining"
-  python bench/precision_check.py --device cuda --steps 500 --seeds 0 1 --out "$out/bench"
+  python bench/precision_check.py --device cuda --steps 500 --seeds 0 1 --out "$out/bench" || echo "precision check failed"
   echo "== course study"
   factgpt reproduce --profile course --device cuda --seeds 0 1 2 --variants vanilla synthesizer --out "$out" --quiet --yes
 } 2>&1 | tee "$out/gpu.log"
