@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 from .errors import InputError
-from .fileio import bundled_path, check_writable
+from .fileio import bundled_path, check_writable, shipped_model
 from .model import VARIANTS
 from .precision import PRECISIONS
 
-SHIPPED_MODEL = "weights/vanilla.finetune.safetensors"
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,11 +49,6 @@ def positive_float(s: str) -> float:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {v}")
     return v
-
-
-def shipped_model() -> Path | None:
-    p = Path(str(bundled_path("x").parent.parent / SHIPPED_MODEL))
-    return p if p.is_file() else None
 
 
 # ---- argument groups ----------------------------------------------------------------
@@ -155,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/explore")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="smaller learning experiment")
+
+    p = sub.add_parser("analyze", help="what finetuned models know and guess: calibration, unseen names, "
+                                       "error analysis; writes analysis.json, figures and report.html")
+    from .analysis import add_arguments as add_analyze_arguments
+
+    add_analyze_arguments(p)
 
     p = sub.add_parser("bench", help="time the reference path and the fast path in one run")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -391,6 +391,12 @@ def cmd_explore(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from .analysis import main as analyze
+
+    return analyze(args)
+
+
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
@@ -439,6 +445,7 @@ COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
     "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "explore": cmd_explore,
     "convert": cmd_convert, "bench": cmd_bench, "schedule": cmd_schedule,
+    "analyze": cmd_analyze,
 }
 
 

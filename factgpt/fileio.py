@@ -19,6 +19,15 @@ def bundled_path(name: str) -> Path:
     return Path(str(resources.files("factgpt") / "data" / name))
 
 
+SHIPPED_MODEL = "weights/vanilla.finetune.safetensors"
+
+
+def shipped_model() -> Path | None:
+    """The trained model shipped inside the package, if this installation has one."""
+    p = Path(str(resources.files("factgpt") / SHIPPED_MODEL))
+    return p if p.is_file() else None
+
+
 def read_text(path: str | os.PathLike) -> str:
     """Read a UTF-8 text file, refusing missing, empty, binary or non-UTF-8 files."""
     p = Path(path)

@@ -1,0 +1,16 @@
+"""What a finetuned model knows, what it guesses, and what it cannot tell apart.
+
+- confidence: reliability diagrams, expected calibration error and AUROC of
+  the answer's probability on the dev set;
+- unseen: answers and confidence for made-up names that occur in no data file;
+- errors: dev accuracy split by what pretraining could have shown, with examples;
+- report: one self-contained report.html of the whole study;
+- command: `factgpt analyze` (add_arguments, main).
+
+run_analysis(model_paths, out_dir, results_json, seed) does it all.
+"""
+
+from .command import add_arguments, main, resolve_model_paths
+from .run import run_analysis
+
+__all__ = ["run_analysis", "add_arguments", "main", "resolve_model_paths"]

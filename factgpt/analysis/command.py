@@ -1,0 +1,134 @@
+"""`factgpt analyze`: which checkpoints to analyse, and the command's arguments.
+
+With --reading_params_path, those checkpoints (optionally named `ROW=PATH`);
+else, with --results, the finetuned checkpoints `factgpt reproduce` wrote for
+one seed beside that results.json; else the model shipped with the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from ..errors import InputError
+from ..fileio import shipped_model
+
+# The finetuned checkpoint of each study row, as `factgpt reproduce` names it in seed<k>/.
+ROW_FILES = {
+    "vanilla_pretrain": "vanilla.finetune.safetensors",
+    "synthesizer_pretrain": "synthesizer.finetune.safetensors",
+    "vanilla_nopretrain": "vanilla.nopretrain.safetensors",
+}
+ROW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+
+
+def _row_for(path: Path) -> str:
+    for row, name in ROW_FILES.items():
+        if path.name == name:
+            return row
+    name = path.name
+    for suffix in (".safetensors", ".params"):
+        name = name.removesuffix(suffix)
+    return name or "model"
+
+
+def _study_seed(results: dict, path: Path, wanted: int | None) -> int:
+    seeds = results.get("seeds") or []
+    if wanted is not None:
+        if wanted not in seeds:
+            raise InputError(path, f"has no seed {wanted} (its seeds: {', '.join(map(str, seeds)) or 'none'})")
+        return wanted
+    if not seeds:
+        raise InputError(path, "lists no seeds")
+    return 0 if 0 in seeds else seeds[0]
+
+
+def resolve_model_paths(paths: list[str] | None, results_json: str | Path | None,
+                        study_seed: int | None = None) -> dict[str, Path]:
+    """Row name → checkpoint, the main model first."""
+    if paths:
+        out: dict[str, Path] = {}
+        for arg in paths:
+            row, p = None, Path(arg)
+            if "=" in arg and not p.exists():
+                head, tail = arg.split("=", 1)
+                if ROW_NAME.match(head):
+                    row, p = head, Path(tail)
+            if not p.is_file():
+                raise InputError(p, "no such checkpoint file" if not p.exists() else "is not a file")
+            row = row or _row_for(p)
+            base, k = row, 2
+            while row in out:
+                row, k = f"{base}_{k}", k + 1
+            out[row] = p
+        return out
+    if results_json is not None:
+        from .run import load_results
+
+        rj = Path(results_json)
+        results = load_results(rj)
+        seed = _study_seed(results, rj, study_seed)
+        folder = rj.parent / f"seed{seed}"
+        out = {row: folder / name for row, name in ROW_FILES.items() if (folder / name).is_file()}
+        if not out:
+            raise InputError(folder, f"no finetuned checkpoint ({', '.join(ROW_FILES.values())}); "
+                                     "pass --reading_params_path CHECKPOINT")
+        return out
+    shipped = shipped_model()
+    if shipped is None:
+        raise InputError("--reading_params_path",
+                         "no model given and this installation ships none: pass "
+                         "--reading_params_path CHECKPOINT or --results results/PROFILE/results.json")
+    return {"vanilla_pretrain": shipped}
+
+
+def _positive(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reading_params_path", nargs="+", metavar="[ROW=]PATH", default=None,
+                   help="finetuned checkpoints to analyse, the first is the main model; ROW= names a study row "
+                        "(default: the seed's checkpoints beside --results, else the shipped model)")
+    p.add_argument("--results", default=None, metavar="results/PROFILE/results.json",
+                   help="the study's results.json: its table and curves go into the report, and its "
+                        "checkpoints are analysed when no --reading_params_path is given")
+    p.add_argument("--study_seed", type=int, default=None,
+                   help="which seed's checkpoints to take from --results (default: 0, else the first seed)")
+    p.add_argument("--out", default="results/analysis", help="folder for analysis.json, the figures and report.html")
+    p.add_argument("--seed", type=int, default=0, help="seed of the unseen names and of the example draws")
+    p.add_argument("--n_unseen", type=_positive, default=500, help="how many unseen names to ask about")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the analysis for parsed arguments; InputError propagates (the CLI prints it as one line)."""
+    from ..precision import resolve_device
+    from .run import run_analysis
+
+    paths = resolve_model_paths(args.reading_params_path, args.results, args.study_seed)
+    argv = getattr(args, "argv", None)
+    analysis = run_analysis(paths, Path(args.out), Path(args.results) if args.results else None, args.seed,
+                            n_unseen=args.n_unseen, device=resolve_device(args.device),
+                            command="factgpt " + " ".join(argv) if argv else None, quiet=args.quiet)
+    main_row = analysis["main"]
+    c = analysis["confidence"][main_row]
+    u = analysis["unseen"]["main"]
+    print(json.dumps({
+        "main": main_row, "dev_accuracy": c["accuracy"], "ece": c["answer"]["ece"], "auroc": c["answer"]["auroc"],
+        "unseen_top1_share": u["top1_share"], "unseen_share_training_answers": u["share_training_answers"],
+        "auroc_dev_vs_unseen": u["auroc_dev_vs_unseen"]["answer"],
+        "report": str(Path(args.out) / "report.html"),
+    }, indent=2))
+    return 0
