@@ -54,7 +54,8 @@ def main() -> None:
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
     rows = parse_tsv(read_text(bundled_path("birth_places_train.tsv")), "train", True)
-    ft_rows, held = split_heldout(rows, text)
+    dev = {r.question for r in parse_tsv(read_text(bundled_path("birth_dev.tsv")), "dev", True)}
+    ft_rows, held = split_heldout(rows, text, exclude=dev)  # dev only keeps the slice apart, never scores
     ft_src = TensorExamples(NameDataset(vocab, to_tsv(ft_rows)))
     n_docs = sum(1 for line in text.split("\n") if line)
     src = BatchedCorruption(text, vocab, 128, max_chars=a.max_chars)

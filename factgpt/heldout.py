@@ -8,6 +8,9 @@ the dev set's question, answered without touching dev.
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Iterable
+
 from .datasets import QA, documents
 
 QUESTION_PREFIX, QUESTION_SUFFIX = "Where was ", " born?"
@@ -24,10 +27,20 @@ def corpus_names(corpus_text: str) -> set[str]:
     return {doc.split(". ", 1)[0] for doc in documents(corpus_text)}
 
 
-def split_heldout(rows: list[QA], corpus_text: str, n: int = 300) -> tuple[list[QA], list[QA]]:
-    """(rows to finetune on, held-out rows)."""
+def split_heldout(rows: list[QA], corpus_text: str, n: int = 300,
+                  exclude: Iterable[str] = ()) -> tuple[list[QA], list[QA]]:
+    """(rows to finetune on, held-out rows).
+
+    A question asked more than once in the file (the training file repeats a
+    few people) is never held out, so that the two parts share no question;
+    nor is any question in `exclude` (pass the dev questions to keep the slice
+    apart from dev: one training person is also a dev person).
+    """
     names = corpus_names(corpus_text)
-    eligible = [i for i, r in enumerate(rows) if name_of(r.question) in names]
+    seen = Counter(r.question for r in rows)
+    skip = set(exclude)
+    eligible = [i for i, r in enumerate(rows)
+                if name_of(r.question) in names and seen[r.question] == 1 and r.question not in skip]
     if len(eligible) < n:
         raise ValueError(f"only {len(eligible)} training pairs have a corpus line; cannot hold out {n}")
     held = set(eligible[-n:])
