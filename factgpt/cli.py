@@ -57,7 +57,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto: bf16 on CUDA and on CPUs with native bf16, else fp32")
+                   help="auto: fp32 until bf16 is shown to train the same (bench/precision_check.py)")
 
 
 def add_corpus(p: argparse.ArgumentParser) -> None:
