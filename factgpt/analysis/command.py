@@ -15,6 +15,12 @@ from pathlib import Path
 from ..errors import InputError
 from ..fileio import shipped_model
 
+
+def positive_int(s: str) -> int:
+    from ..cli import positive_int as parse  # one parser for every command's counts
+
+    return parse(s)
+
 # The finetuned checkpoint of each study row, as `factgpt reproduce` names it in seed<k>/.
 ROW_FILES = {
     "vanilla_pretrain": "vanilla.finetune.safetensors",
@@ -86,15 +92,6 @@ def resolve_model_paths(paths: list[str] | None, results_json: str | Path | None
     return {"vanilla_pretrain": shipped}
 
 
-def _positive(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
-    return v
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reading_params_path", nargs="+", metavar="[ROW=]PATH", default=None,
@@ -107,7 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="which seed's checkpoints to take from --results (default: 0, else the first seed)")
     p.add_argument("--out", default="results/analysis", help="folder for analysis.json, the figures and report.html")
     p.add_argument("--seed", type=int, default=0, help="seed of the unseen names and of the example draws")
-    p.add_argument("--n_unseen", type=_positive, default=500, help="how many unseen names to ask about")
+    p.add_argument("--n_unseen", type=positive_int, default=500, help="how many unseen names to ask about")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
 
