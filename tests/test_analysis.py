@@ -21,6 +21,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import TINY_PROFILE
 from factgpt.analysis import add_arguments, main as analyze_main, resolve_model_paths, run_analysis
 from factgpt.analysis import confidence as C
 from factgpt.analysis import errors as E
@@ -192,14 +193,6 @@ def test_error_splits_partition_dev(dev_and_train, wiki_text):
 
 
 # ---- end to end -------------------------------------------------------------------------------
-TINY_PROFILE = {
-    "description": "test profile: 1 layer, 32-d, one epoch a stage",
-    "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 128},
-    "common": {"warmup_tokens": 10240, "final_tokens_per_pretrain_example": 25600},
-    "pretrain": {"max_epochs": 1, "batch_size": 128, "learning_rate": 6e-3},
-    "finetune_pretrained": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
-    "finetune_scratch": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
-}
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import TINY_PROFILE
 from factgpt.checkpoint import save_model
 from factgpt.cli import main
 from factgpt.fileio import bundled_path
@@ -298,14 +299,6 @@ def test_ask_long_question_on_a_synthesizer(tiny_checkpoints):
 
 
 # ---- reproduce ---------------------------------------------------------------------------------------------
-TINY_PROFILE = {
-    "description": "test profile: 1 layer, 32-d, one epoch a stage",
-    "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 128},
-    "common": {"warmup_tokens": 10240, "final_tokens_per_pretrain_example": 25600},
-    "pretrain": {"max_epochs": 1, "batch_size": 128, "learning_rate": 6e-3},
-    "finetune_pretrained": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
-    "finetune_scratch": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
-}
 
 
 def test_reproduce_tiny_profile(tmp_path, monkeypatch):
