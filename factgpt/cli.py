@@ -229,7 +229,8 @@ def cmd_pretrain(args) -> int:
     cfg = stage_config(prof, "pretrain", n_docs, **_train_overrides(args))
     torch_seed(cfg.seed)
     model = GPT(mcfg)
-    src = pretrain_source(corpus, mcfg.block_size, not args.reference, cfg.seed)
+    src = pretrain_source(corpus, mcfg.block_size, not args.reference, cfg.seed,
+                          prof.get("data", {}).get("max_chars"))
     return _finish(*train_stage(model, src, cfg, device, args.writing_params_path, corpus.vocab, "pretrain",
                                 args.quiet, args.compile, args.resume, _minutes(args), args.save_every,
                                 {"corpus": str(corpus.path)}), args)

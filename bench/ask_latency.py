@@ -1,0 +1,53 @@
+"""Wall-clock time of `factgpt ask` with the shipped model, start-up included.
+
+Runs the command as a user would (a fresh process each time) and writes
+results/bench/ask-latency.json with every run's seconds, the median, the
+answer, the device and the commit.
+
+    python bench/ask_latency.py --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from factgpt.fileio import write_text_atomic
+from factgpt.study import device_name, git_commit
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--question", default="Where was Ralf Wadephul born?")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--out", default="results/bench/ask-latency.json")
+    a = ap.parse_args()
+    exe = shutil.which("factgpt")
+    if exe is None:
+        raise SystemExit("factgpt is not installed: pip install -e .")
+    cmd = [exe, "ask", a.question]
+    subprocess.run(cmd, check=True, capture_output=True)  # warm the file cache, as a second ask would find it
+    times, answer = [], ""
+    for _ in range(a.runs):
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        answer = r.stdout.strip()
+    record = {"command": "factgpt ask " + json.dumps(a.question), "seconds": times,
+              "median_seconds": statistics.median(times), "answer": answer,
+              "device": device_name(torch.device("cpu")), "torch": torch.__version__, "commit": git_commit(),
+              "measured_by": "python bench/ask_latency.py" + (f" --runs {a.runs}" if a.runs != 5 else "")}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(a.out, json.dumps(record, indent=1) + "\n")
+    print(f"factgpt ask: median {record['median_seconds']:.2f} s over {a.runs} runs → {answer}")
+
+
+if __name__ == "__main__":
+    main()
