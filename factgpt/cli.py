@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--out", default="results")
     p.add_argument("--yes", action="store_true", help="do not ask before a run estimated to take hours")
+    p.add_argument("--recipe", default=None, metavar="NAME",
+                   help="run a recipe beyond the course (factgpt/recipes/NAME.json or a JSON file) instead of the study")
     add_common(p)
 
     p = sub.add_parser("table", help="render results JSON as Markdown tables (into README markers with --readme)")
@@ -374,6 +376,12 @@ def cmd_ask(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
+    if args.recipe is not None:
+        if args.profile is not None:
+            raise InputError("--recipe", "a recipe carries its own settings; do not combine it with --profile")
+        from .recipes import run
+
+        return run(args)
     from .study import reproduce
 
     return reproduce(args)

@@ -138,3 +138,30 @@ def schedule_plot(profile: dict, stage: str, n_docs: int, out_dir: Path) -> dict
             "first_step_at_floor": floor, "step_reaching_final_tokens": at_final, "first_step_back_at_peak": back,
             "final_progress": (tokens - cfg.warmup_tokens) / (cfg.final_tokens - cfg.warmup_tokens),
             "figure": path.name}
+
+
+def recipe_plot(path: Path, recipes: list[dict]) -> Path:
+    """Dev accuracy against CPU minutes per recipe (error bars: std over seeds), course rows for reference."""
+    from .study import REFERENCE
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for track, marker in (("A", "o"), ("B", "s")):
+        rs = [r for r in recipes if r["track"] == track]
+        if not rs:
+            continue
+        ax.errorbar([r["minutes"]["mean"] for r in rs], [r["dev"]["mean"] for r in rs],
+                    yerr=[r["dev"]["std"] for r in rs], fmt=marker, capsize=3,
+                    label=f"track {track} ({'course model' if track == 'A' else 'any model'})")
+        for r in rs:
+            ax.annotate(r["recipe"], (r["minutes"]["mean"], r["dev"]["mean"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+    for row, label in (("vanilla_pretrain", "course pretrain → finetune"), ("london", "London baseline")):
+        ax.axhline(REFERENCE[row], color="gray", ls=":", lw=1)
+        ax.text(ax.get_xlim()[0], REFERENCE[row] + 0.8, f"{label} ({REFERENCE[row]:.1f}%, seed write-up)",
+                fontsize=7, color="gray")
+    ax.set_xlabel("CPU minutes per run (training and evaluation)")
+    ax.set_ylabel("dev accuracy (%)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper left")
+    save_png(fig, path)
+    return path

@@ -261,6 +261,11 @@ def render_tables(paths: list[str], readme: str | None) -> int:
             a, rest = text.split(start, 1)
             _, b = rest.split(end, 1)
             text = f"{a}{start}\n{t}{end}{b}"
+    search = search_table(Path("results/laptop/search"))
+    if search and "<!-- search:laptop -->" in text and "<!-- /search:laptop -->" in text:
+        a, rest = text.split("<!-- search:laptop -->", 1)
+        _, b = rest.split("<!-- /search:laptop -->", 1)
+        text = f"{a}<!-- search:laptop -->\n{search}<!-- /search:laptop -->{b}"
     if bench and "<!-- bench -->" in text and "<!-- /bench -->" in text:
         a, rest = text.split("<!-- bench -->", 1)
         _, b = rest.split("<!-- /bench -->", 1)
@@ -269,3 +274,34 @@ def render_tables(paths: list[str], readme: str | None) -> int:
     write_text_atomic(readme, text)
     print(f"updated {readme} from {', '.join(map(str, files))}")
     return 0
+
+
+def search_table(folder: Path) -> str:
+    """The held-out search (bench/laptop_search.py and bench/laptop_probe.py files) as a Markdown table."""
+    rows = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            r = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f, f"cannot read search results: {e}") from None
+        if "probes" in r:  # held-out accuracy along one longer pretraining
+            s = r["settings"]
+            what = (f"lines ≤ {s['max_chars']} chars, batch {s['batch_size']}, lr {s['learning_rate']:g}, "
+                    f"dropout {s['dropout']:g}, cosine over {s['epochs']} epochs")
+            for p in r["probes"]:
+                rows.append((f"`{r['name']}` after {p['epoch']} epochs", what, p["pretrain_minutes"],
+                             p["pretrain_loss"], p["heldout_correct"], r["heldout"]))
+        else:
+            pre = r["profile"]["pretrain"]
+            what = (f"lines ≤ {r['profile'].get('data', {}).get('max_chars')} chars, batch {pre['batch_size']}, "
+                    f"lr {pre['learning_rate']:g}, {pre['max_epochs']} epochs")
+            loss = r.get("pretrain_loss")
+            rows.append((f"`{r['name']}`", what, (r["pretrain_seconds"] or 0) / 60, loss, r["heldout_correct"],
+                         r["heldout"]))
+    if not rows:
+        return ""
+    lines = ["| run | pretraining | pretrain minutes | pretrain loss | held-out accuracy |", "|---|---|---|---|---|"]
+    for name, what, mins, loss, correct, total in rows:
+        loss_s = "–" if loss is None else f"{loss:.2f}"
+        lines.append(f"| {name} | {what} | {mins:.1f} | {loss_s} | {100.0 * correct / total:.1f}% ({correct}/{total}) |")
+    return "\n".join(lines) + "\n"

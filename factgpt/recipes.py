@@ -1,0 +1,296 @@
+"""Recipes beyond the course: changes to training that make the facts extractable.
+
+The course's pretrain → finetune recipe stores facts it can barely get out:
+the answer is in the person's wiki.txt line for 91% of dev people, yet the
+model answers about a quarter. A recipe is a profile (the sections of
+factgpt/profiles/*.json) plus a "recipe" section saying what it changes:
+
+  track        "A": the course model (4 layers, 8 heads, 256-d, block 128); "B": any model
+  mix_qa       share of pretraining examples that are question-answer pairs of
+               the training people (mixed training); 0 keeps pretraining on wiki.txt only
+  views        corruption views of each line inside one step (the line comes
+               `views` times in the same batch, each time corrupted anew)
+  name_key     repeat the person's name before every sentence of the line
+  birth_front  move the birth clause (from the word "born" on) to just after the
+               name (with data.max_chars this focuses pretraining on the facts)
+
+Every recipe is scored the same way, whatever it changes: finetune on the
+training pairs minus the fixed held-out slice (factgpt/heldout.py), score on
+the slice (what choices are made on) and on birth_dev.tsv (reported only).
+Pretraining never sees a held-out or dev question.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+import statistics
+import sys
+import time
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .batches import Batch, BatchedCorruption, TensorExamples
+from .datasets import NameDataset, QA, documents
+from .errors import InputError
+from .evaluate import accuracy, predict
+from .fileio import bundled_path, read_text, write_text_atomic
+from .heldout import split_heldout, to_tsv
+from .model import GPT
+from .pipeline import load_corpus, load_qa, model_config, stage_config, train_stage
+from .vocab import Vocab
+
+COURSE_MODEL = {"n_layer": 4, "n_head": 8, "n_embd": 256, "block_size": 128}
+
+
+@dataclass
+class RecipeSpec:
+    track: str = "A"
+    mix_qa: float = 0.0
+    views: int = 1
+    name_key: bool = False
+    birth_front: bool = False
+
+    def __post_init__(self) -> None:
+        if self.track not in ("A", "B"):
+            raise InputError("recipe.track", f"must be 'A' (the course model) or 'B' (any model), got {self.track!r}")
+        if not 0.0 <= self.mix_qa < 1.0:
+            raise InputError("recipe.mix_qa", f"must be in [0, 1), got {self.mix_qa}")
+        if int(self.views) < 1:
+            raise InputError("recipe.views", f"must be a positive integer, got {self.views}")
+
+
+# ---- loading ------------------------------------------------------------------------
+def recipe_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("factgpt").joinpath("recipes").iterdir()
+                  if p.name.endswith(".json"))
+
+
+def load_recipe(name_or_path: str) -> dict[str, Any]:
+    p = Path(name_or_path)
+    if p.suffix == ".json" and p.is_file():
+        text, where, name = read_text(p), str(p), p.stem
+    elif name_or_path in recipe_names():
+        text = resources.files("factgpt").joinpath("recipes", f"{name_or_path}.json").read_text(encoding="utf-8")
+        where, name = f"factgpt/recipes/{name_or_path}.json", name_or_path
+    else:
+        raise InputError("--recipe", f"unknown recipe {name_or_path!r}; known: {', '.join(recipe_names())}")
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(where, f"invalid JSON: {e.msg}", e.lineno) from None
+    for key in ("description", "model", "pretrain", "finetune_pretrained"):
+        if key not in rec:
+            raise InputError(where, f"recipe lacks the {key!r} section")
+    spec_keys = {f.name for f in fields(RecipeSpec)}
+    unknown = set(rec.get("recipe", {})) - spec_keys
+    if unknown:
+        raise InputError(where, f"unknown recipe settings {sorted(unknown)}; known: {sorted(spec_keys)}")
+    spec = RecipeSpec(**rec.get("recipe", {}))
+    if spec.track == "A" and {k: rec["model"].get(k) for k in COURSE_MODEL} != COURSE_MODEL:
+        raise InputError(where, f"track A is the course model {COURSE_MODEL}; use track B for another size")
+    rec.setdefault("name", name)
+    rec["spec"] = spec
+    return rec
+
+
+# ---- text augmentation --------------------------------------------------------------
+_SENTENCE_END = re.compile(r"(?<= \.) ")
+_BIRTH = re.compile(r"\b[Bb]orn\b")
+
+
+def split_line(line: str) -> tuple[str, list[str]]:
+    """(name, sentences) of a wiki.txt line `NAME. sentence . sentence .`"""
+    name, _, body = line.partition(". ")
+    return name, [s for s in _SENTENCE_END.split(body) if s]
+
+
+def birth_front(line: str) -> str:
+    """Move the birth clause (from the first word "born" on) to just after the name.
+
+    The text before it follows, so nothing is lost; cut to its first characters
+    (data.max_chars), a line then holds its birthplace far more often: within
+    56 characters for 83% of dev people instead of 38%.
+    """
+    name, _, body = line.partition(". ")
+    m = _BIRTH.search(body)
+    if m is None or m.start() == 0:
+        return line
+    return f"{name}. {body[m.start():]} {body[:m.start()].rstrip()}"
+
+
+def name_key(line: str) -> str:
+    """The person's name before every sentence: each sentence is keyed by whom it is about."""
+    name, sents = split_line(line)
+    return " ".join(f"{name}. {s}" for s in sents) if sents else line
+
+
+def augment_text(text: str, spec: RecipeSpec) -> str:
+    docs = documents(text)
+    if spec.birth_front:
+        docs = [birth_front(d) for d in docs]
+    if spec.name_key:
+        docs = [name_key(d) for d in docs]
+    return "\n".join(docs) + "\n"
+
+
+# ---- mixed pretraining --------------------------------------------------------------
+class MixedSource:
+    """Span-corruption examples of every line (`views` times each, in the same batch),
+    interleaved with question-answer examples so that they make up `mix_qa` of an epoch."""
+
+    def __init__(self, corruption: BatchedCorruption, qa: TensorExamples | None, mix_qa: float, views: int = 1):
+        self.corruption, self.qa, self.views = corruption, qa, int(views)
+        n_docs = len(corruption) * self.views
+        self.n_qa = 0 if qa is None or mix_qa == 0 else math.ceil(mix_qa / (1 - mix_qa) * n_docs)
+        self.n_docs = n_docs
+
+    def __len__(self) -> int:
+        return self.n_docs + self.n_qa
+
+    def epoch(self, batch_size: int, gen: torch.Generator, shuffle: bool = False) -> Iterator[Batch]:
+        n_lines = len(self.corruption)
+        lines = torch.randperm(n_lines, generator=gen) if shuffle else torch.arange(n_lines)
+        # Units: a line with its views (kept together), or one question (coded as −1 − index).
+        qa_ids = (torch.randint(len(self.qa), (self.n_qa,), generator=gen) if self.n_qa
+                  else torch.empty(0, dtype=torch.long))
+        units = torch.cat([lines, -1 - qa_ids])
+        if self.n_qa:  # spread the questions over the epoch
+            units = units[torch.randperm(len(units), generator=gen)]
+        sizes = torch.where(units >= 0, self.views, 1)
+        flat = torch.repeat_interleave(units, sizes)
+        for i in range(0, len(flat), batch_size):
+            chunk = flat[i : i + batch_size]
+            doc_idx, qa_idx = chunk[chunk >= 0], -1 - chunk[chunk < 0]
+            xs, ys = [], []
+            if len(doc_idx):
+                b = self.corruption.batch(doc_idx, gen)
+                xs.append(b.x)
+                ys.append(b.y)
+            if len(qa_idx):
+                xs.append(self.qa.x[qa_idx])
+                ys.append(self.qa.y[qa_idx])
+            yield Batch(torch.cat(xs), torch.cat(ys), len(chunk))
+
+
+def pretrain_source(recipe: dict, corpus_text: str, vocab: Vocab, qa_rows: list[QA], block_size: int) -> MixedSource:
+    spec: RecipeSpec = recipe["spec"]
+    text = augment_text(corpus_text, spec)
+    corruption = BatchedCorruption(text, vocab, block_size, max_chars=recipe.get("data", {}).get("max_chars"))
+    qa = TensorExamples(NameDataset(vocab, to_tsv(qa_rows), block_size)) if spec.mix_qa > 0 else None
+    return MixedSource(corruption, qa, spec.mix_qa, spec.views)
+
+
+# ---- running ------------------------------------------------------------------------
+def shrink(recipe: dict) -> dict:
+    """A tiny version of a recipe (1 layer, 32-d, one epoch a stage) for checking that it runs."""
+    small = json.loads(json.dumps({k: v for k, v in recipe.items() if k != "spec"}))
+    small["model"].update(n_layer=1, n_head=2, n_embd=32)
+    small["pretrain"]["max_epochs"] = 1
+    small["finetune_pretrained"]["max_epochs"] = 1
+    small["spec"] = RecipeSpec(**{**recipe["spec"].__dict__, "track": "B"})
+    return small
+
+
+def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
+             variant: str = "vanilla", heldout_n: int = 300) -> dict[str, Any]:
+    """Pretrain and finetune one seed of a recipe; held-out and dev accuracy with the seconds of each stage."""
+    corpus = load_corpus(bundled_path("wiki.txt"))
+    vocab = corpus.vocab
+    block = recipe["model"]["block_size"]
+    rows = load_qa(bundled_path("birth_places_train.tsv"), vocab, True, block)
+    dev = load_qa(bundled_path("birth_dev.tsv"), vocab, True, block)
+    ft_rows, held = split_heldout(rows, corpus.text, n=heldout_n, exclude={r.question for r in dev})
+    n_docs = len(documents(corpus.text))
+    torch.manual_seed(seed)
+    model = GPT(model_config(recipe, vocab, variant))
+    seconds: dict[str, float] = {}
+    t0 = time.time()
+    src = pretrain_source(recipe, corpus.text, vocab, ft_rows, block)
+    cfg = stage_config(recipe, "pretrain", n_docs, seed=seed)
+    pre, _ = train_stage(model, src, cfg, device, None, vocab, f"pretrain {recipe['name']} seed {seed}", quiet)
+    seconds["pretrain"] = time.time() - t0
+    t0 = time.time()
+    torch.manual_seed(seed)
+    ft_src = TensorExamples(NameDataset(vocab, to_tsv(ft_rows), block))
+    ft, _ = train_stage(pre.model, ft_src, stage_config(recipe, "finetune_pretrained", n_docs, seed=seed), device,
+                        None, vocab, f"finetune {recipe['name']} seed {seed}", quiet)
+    seconds["finetune"] = time.time() - t0
+    t0 = time.time()
+    scores = {}
+    for name, part in (("heldout", held), ("dev", dev)):
+        preds = predict(ft.model, vocab, [r.question for r in part])
+        correct, total = accuracy(part, [p.text for p in preds])
+        scores[name] = {"correct": correct, "total": total, "accuracy": 100.0 * correct / total}
+    seconds["evaluate"] = time.time() - t0
+    seconds["total"] = sum(seconds.values())
+    return {"seed": seed, **scores, "seconds": seconds,
+            "final_loss": {"pretrain": pre.progress.history[-1]["loss"], "finetune": ft.progress.history[-1]["loss"]},
+            "parameters": sum(p.numel() for p in ft.model.parameters())}
+
+
+def run(args) -> int:
+    """`factgpt reproduce --recipe NAME`: every seed, then results/recipes/NAME/results.json and the recipe table."""
+    from .precision import resolve_device
+    from .study import device_name, git_commit
+
+    commit = git_commit()
+    recipe = load_recipe(args.recipe)
+    device = resolve_device(args.device)
+    out = Path(args.out) / "recipes"
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    say(f"recipe {recipe['name']} (track {recipe['spec'].track}): {recipe['description']}")
+    runs = []
+    for seed in args.seeds:
+        r = run_once(recipe, seed, device, quiet=args.quiet)
+        runs.append(r)
+        say(f"[seed {seed}] held-out {r['heldout']['accuracy']:.1f}%, dev {r['dev']['accuracy']:.1f}% "
+            f"({r['seconds']['total'] / 60:.1f} min)")
+    settings = {k: v for k, v in recipe.items() if k != "spec"} | {"recipe": recipe["spec"].__dict__}
+    results = {"recipe": recipe["name"], "track": recipe["spec"].track, "description": recipe["description"],
+               "settings": settings, "seeds": args.seeds, "runs": runs,
+               "heldout": _mean_std([r["heldout"]["accuracy"] for r in runs]),
+               "dev": _mean_std([r["dev"]["accuracy"] for r in runs]),
+               "minutes": _mean_std([r["seconds"]["total"] / 60 for r in runs]),
+               "parameters": runs[0]["parameters"],
+               "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
+               "device": device_name(device), "torch": torch.__version__, "commit": commit}
+    (out / recipe["name"]).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / recipe["name"] / "results.json", json.dumps(results, indent=2) + "\n")
+    table = write_recipe_table(out)
+    print(table)
+    return 0
+
+
+def _mean_std(xs: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
+
+
+def write_recipe_table(out: Path) -> str:
+    """results/recipes/table.md and accuracy_vs_time.png from every recipe's results.json."""
+    found = []
+    for f in sorted(out.glob("*/results.json")):
+        try:
+            found.append(json.loads(f.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f, f"cannot read recipe results: {e}") from None
+    found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
+    lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | CPU minutes | parameters | seeds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in found:
+        lines.append(f"| `{r['recipe']}` — {r['description']} | {r['track']} | {r['heldout']['mean']:.1f}% ± "
+                     f"{r['heldout']['std']:.1f} | {r['dev']['mean']:.1f}% ± {r['dev']['std']:.1f} | "
+                     f"{r['minutes']['mean']:.1f} | {r['parameters']:,} | {len(r['seeds'])} |")
+    table = "\n".join(lines) + "\n"
+    write_text_atomic(out / "table.md", table)
+    if found:
+        from .plots import recipe_plot
+
+        recipe_plot(out / "accuracy_vs_time.png", found)
+    return table

@@ -1,0 +1,139 @@
+"""Recipes beyond the course: configs load, augmentations keep the facts, mixing is what it says, tiny runs work."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factgpt.batches import BatchedCorruption, TensorExamples
+from factgpt.cli import main
+from factgpt.datasets import NameDataset, documents
+from factgpt.errors import InputError
+from factgpt.heldout import to_tsv
+from factgpt.recipes import (MixedSource, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
+                             recipe_names, run_once, shrink, split_line)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_every_recipe_loads_and_says_what_it_changes(name):
+    r = load_recipe(name)
+    assert r["description"].strip()
+    if r["spec"].track == "A":
+        assert (r["model"]["n_layer"], r["model"]["n_head"], r["model"]["n_embd"], r["model"]["block_size"]) == (4, 8, 256, 128)
+
+
+def test_bad_recipes_are_refused(tmp_path):
+    base = {"description": "x", "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 128},
+            "pretrain": {}, "finetune_pretrained": {}}
+    for bad, msg in (({"track": "A"}, "track A is the course model"), ({"mix_qa": 1.0}, "mix_qa"),
+                     ({"track": "B", "colour": 1}, "unknown recipe settings")):
+        p = tmp_path / "r.json"
+        p.write_text(json.dumps({**base, "recipe": bad}))
+        with pytest.raises(InputError, match=msg):
+            load_recipe(str(p))
+    with pytest.raises(InputError, match="unknown recipe"):
+        load_recipe("no-such-recipe")
+
+
+def test_birth_front_and_name_key_on_a_line():
+    line = "Ann Lee. Ann Lee is a painter . Lee was born in Oslo . She lives in Rome ."
+    assert birth_front(line) == "Ann Lee. born in Oslo . She lives in Rome . Ann Lee is a painter . Lee was"
+    assert name_key(line) == "Ann Lee. Ann Lee is a painter . Ann Lee. Lee was born in Oslo . Ann Lee. She lives in Rome ."
+    assert birth_front("Bo. Bo is tall .") == "Bo. Bo is tall ."  # nothing about a birth: unchanged
+    assert birth_front("Bo. Born in Oslo, Bo is tall .") == "Bo. Born in Oslo, Bo is tall ."  # already in front
+
+
+def test_augmentations_keep_every_sentence_of_every_line(wiki_text):
+    docs = documents(wiki_text)
+    fronted = documents(augment_text(wiki_text, RecipeSpec(birth_front=True)))
+    keyed = documents(augment_text(wiki_text, RecipeSpec(name_key=True)))
+    assert len(fronted) == len(keyed) == len(docs)
+    for before, front, key in zip(docs, fronted, keyed):
+        name, sents = split_line(before)
+        assert front.startswith(f"{name}. ")
+        assert Counter(front.split()) == Counter(before.split())  # moved, nothing lost
+        if sents:
+            body = split_line(key)[1]  # the first key is taken as the line's own name
+            assert [body[0]] + [s.removeprefix(f"{name}. ") for s in body[1:]] == sents
+
+
+@given(mix=st.sampled_from([0.0, 0.25, 0.5]), views=st.integers(1, 3), bs=st.integers(5, 40))
+@settings(max_examples=15, deadline=None)
+def test_mixed_source_epoch_holds_every_line_views_times_and_the_share_of_questions(vocab, wiki_text,
+                                                                                     train_tsv_text, mix, views, bs):
+    text = "\n".join(documents(wiki_text)[:60]) + "\n"
+    corruption = BatchedCorruption(text, vocab, 128)
+    qa = TensorExamples(NameDataset(vocab, "\n".join(train_tsv_text.splitlines()[:20]) + "\n"))
+    src = MixedSource(corruption, qa, mix, views)
+    gen = torch.Generator().manual_seed(0)
+    batches = list(src.epoch(bs, gen, shuffle=True))
+    assert sum(b.n_examples for b in batches) == len(src) == 60 * views + src.n_qa
+    qa_rows = {tuple(r.tolist()) for r in qa.x}
+    n_qa = sum(tuple(r.tolist()) in qa_rows for b in batches for r in b.x)
+    assert n_qa == src.n_qa
+    if mix:
+        assert abs(n_qa / len(src) - mix) < 0.02
+    for b in batches:
+        assert b.x.shape[1] == b.y.shape[1] == 127
+        assert len(b.x) <= bs
+
+
+def test_views_of_a_line_share_a_step(vocab, wiki_text):
+    text = "\n".join(documents(wiki_text)[:30]) + "\n"
+    src = MixedSource(BatchedCorruption(text, vocab, 128), None, 0.0, views=3)
+    seen, real = [], src.corruption.batch
+    src.corruption.batch = lambda idx, gen: seen.append(idx.tolist()) or real(idx, gen)
+    batches = list(src.epoch(6, torch.Generator().manual_seed(1), shuffle=True))
+    assert len(batches) == 15
+    for idx in seen:  # two lines a step, each corrupted three times
+        assert sorted(Counter(idx).values()) == [3, 3]
+    assert Counter(i for idx in seen for i in idx) == Counter({i: 3 for i in range(30)})
+
+
+def test_pretraining_mixes_only_the_questions_it_is_given(vocab, wiki_text, train_tsv_text):
+    from factgpt.datasets import parse_tsv
+    from factgpt.recipes import pretrain_source
+
+    rows = parse_tsv(train_tsv_text, "train", True)[:50]
+    rec = shrink(load_recipe("mix50"))
+    src = pretrain_source(rec, wiki_text, vocab, rows, 128)
+    allowed = {tuple(r.tolist()) for r in TensorExamples(NameDataset(vocab, to_tsv(rows))).x}
+    seen = 0
+    for b in src.epoch(64, torch.Generator().manual_seed(0), shuffle=True):
+        for r in b.x:
+            if int(r[0]) != vocab.mask_id and tuple(r.tolist()) in allowed:
+                seen += 1
+    assert seen == src.n_qa > 0
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_a_tiny_version_of_every_recipe_runs(name):
+    r = run_once(shrink(load_recipe(name)), seed=0, device=torch.device("cpu"), heldout_n=300)
+    assert r["heldout"]["total"] == 300 and r["dev"]["total"] == 500
+    assert 0 <= r["heldout"]["accuracy"] <= 100 and r["parameters"] > 0
+    assert r["seconds"]["total"] >= r["seconds"]["pretrain"] > 0
+
+
+def test_reproduce_recipe_writes_results_table_and_plot(tmp_path):
+    rec = {k: v for k, v in shrink(load_recipe("mix25")).items() if k not in ("spec", "name")}
+    rec["recipe"] = {"track": "B", "mix_qa": 0.25}
+    path = tmp_path / "tiny_mix.json"
+    path.write_text(json.dumps(rec))
+    assert main(["reproduce", "--recipe", str(path), "--seeds", "0", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    res = json.loads((tmp_path / "recipes" / "tiny_mix" / "results.json").read_text())
+    assert res["seeds"] == [0, 1] and len(res["runs"]) == 2 and res["track"] == "B"
+    assert set(res["dev"]) == {"mean", "std"} and res["commit"]
+    assert "`tiny_mix`" in (tmp_path / "recipes" / "table.md").read_text()
+    assert (tmp_path / "recipes" / "accuracy_vs_time.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recipe_and_profile_do_not_mix(capsys):
+    assert main(["reproduce", "--recipe", "mix25", "--profile", "smoke"]) == 2
+    assert "--recipe" in capsys.readouterr().err
