@@ -244,7 +244,7 @@ def run(args) -> int:
     recipe = load_recipe(args.recipe)
     device = resolve_device(args.device)
     out = Path(args.out) / "recipes"
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"recipe {recipe['name']} (track {recipe['spec'].track}): {recipe['description']}")
     runs = []
     for seed in args.seeds:

@@ -108,7 +108,8 @@ def reproduce(args) -> int:
     dev_rows = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof["model"]["block_size"])
     test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof["model"]["block_size"])
     n_docs = sum(1 for line in corpus.text.split("\n") if line)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    # --quiet hides the progress bars; these lines are the run's log.
+    say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"profile {name}{'' if args.profile else ' (the default on this device; choose with --profile)'}: "
         f"{prof.get('description', '')}")
     say(f"device {device_name(device)}; seeds {args.seeds}; variants {args.variants}; writing {out}")
@@ -146,6 +147,9 @@ def reproduce(args) -> int:
         cfg = stage_config(prof, stage, n_docs, seed=seed, precision=args.precision)
         t0 = time.time()
         tr, _ = train_stage(model, src, cfg, device, path, corpus.vocab, f"{tag} seed {seed}", quiet=args.quiet)
+        h = tr.progress.history
+        say(f"[seed {seed}] {tag}: {tr.progress.step} steps in {time.time() - t0:.0f} s, "
+            f"loss {h[0]['loss']:.3f} → {h[-1]['loss']:.3f}")
         return tr, time.time() - t0
 
     for seed in args.seeds:
