@@ -1,7 +1,7 @@
 """Wall-clock time of `factgpt ask` with the shipped model, start-up included.
 
 Runs the command as a user would (a fresh process each time) and writes
-results/bench/ask-latency.json with every run's seconds, the median, the
+results/bench/ask-latency.json (and .md) with every run's seconds, the median, the
 answer, the device and the commit.
 
     python bench/ask_latency.py --runs 5
@@ -46,6 +46,10 @@ def main() -> None:
               "measured_by": "python bench/ask_latency.py" + (f" --runs {a.runs}" if a.runs != 5 else "")}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(a.out, json.dumps(record, indent=1) + "\n")
+    md = (f"{record['device']} · torch {record['torch']} · commit `{record['commit'][:12]}` · `{record['measured_by']}`\n\n"
+          f"| command | median wall-clock, start-up included | runs | answer |\n|---|---|---|---|\n"
+          f"| `{record['command']}` | {record['median_seconds']:.2f} s | {a.runs} | {answer} |\n")
+    write_text_atomic(Path(a.out).with_suffix(".md"), md)
     print(f"factgpt ask: median {record['median_seconds']:.2f} s over {a.runs} runs → {answer}")
 
 

@@ -72,8 +72,8 @@ def accuracy_bars(out: Path, results: dict) -> Path:
     ax.bar([x - 0.2 for x in xs], means, 0.4, yerr=stds, capsize=3, label=f"this run ({results['profile']}, "
            f"{len(results['seeds'])} seed{'s' if len(results['seeds']) > 1 else ''})")
     ax.bar([x + 0.2 for x in xs], ref, 0.4, color="lightgray", label="seed write-up (course scale)")
-    for x, m in zip(xs, means):
-        ax.text(x - 0.2, m + 0.5, f"{m:.1f}", ha="center", fontsize=8)
+    for x, m, sd in zip(xs, means, stds):
+        ax.text(x - 0.2, m + sd + 0.5, f"{m:.1f}", ha="center", fontsize=8)  # above the error bar
     ax.set_xticks(list(xs))
     ax.set_xticklabels([ROW_TITLES.get(r, r).replace(", ", ",\n") for r in rows], fontsize=8)
     ax.set_ylabel("dev accuracy (%)")

@@ -259,25 +259,26 @@ def render_tables(paths: list[str], readme: str | None) -> int:
             print(t)
         return 0
     text = Path(readme).read_text(encoding="utf-8")
-    for name, t in tables.items():
-        start, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
-        if start in text and end in text:
-            a, rest = text.split(start, 1)
-            _, b = rest.split(end, 1)
-            text = f"{a}{start}\n{t}{end}{b}"
-    search = search_table(Path("results/laptop/search"))
-    if search and "<!-- search:laptop -->" in text and "<!-- /search:laptop -->" in text:
-        a, rest = text.split("<!-- search:laptop -->", 1)
-        _, b = rest.split("<!-- /search:laptop -->", 1)
-        text = f"{a}<!-- search:laptop -->\n{search}<!-- /search:laptop -->{b}"
-    if bench and "<!-- bench -->" in text and "<!-- /bench -->" in text:
-        a, rest = text.split("<!-- bench -->", 1)
-        _, b = rest.split("<!-- /bench -->", 1)
-        body = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
-        text = f"{a}<!-- bench -->\n{body}<!-- /bench -->{b}"
+    blocks = {f"table:{name}": t for name, t in tables.items()}
+    blocks["search:laptop"] = search_table(Path("results/laptop/search"))
+    recipes = Path("results/recipes/table.md")
+    blocks["recipes"] = recipes.read_text(encoding="utf-8") if recipes.is_file() else ""
+    blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
+    for marker, body in blocks.items():
+        text = _fill(text, marker, body)
     write_text_atomic(readme, text)
     print(f"updated {readme} from {', '.join(map(str, files))}")
     return 0
+
+
+def _fill(text: str, marker: str, body: str) -> str:
+    """Replace what stands between `<!-- marker -->` and `<!-- /marker -->` (if both are there and body is not empty)."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if not body or start not in text or end not in text:
+        return text
+    a, rest = text.split(start, 1)
+    _, b = rest.split(end, 1)
+    return f"{a}{start}\n{body}{end}{b}"
 
 
 def search_table(folder: Path) -> str:
