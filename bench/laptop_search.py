@@ -82,8 +82,9 @@ def main() -> None:
         t0 = time.time()
         pre, _ = train_stage(model, src, stage_config(prof, "pretrain", n_docs, seed=a.seed), device, None, vocab,
                              f"pretrain {a.name}")
+        last = pre.progress.history[-20:]
         record.update(pretrain_seconds=time.time() - t0, pretrain_steps=pre.progress.step,
-                      pretrain_loss=sum(h["loss"] for h in pre.progress.history[-20:]) / 20)
+                      pretrain_loss=sum(h["loss"] for h in last) / len(last))
         model = pre.model
 
     torch.manual_seed(a.seed)
