@@ -54,29 +54,44 @@ def load_qa(path: str | Path, vocab: Vocab, need_answers: bool, block_size: int)
 
 
 # ---- profiles -------------------------------------------------------------------
-def profile_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("factgpt").joinpath("profiles").iterdir()
+def bundled_names(folder: str) -> list[str]:
+    """Names of the JSON files shipped in factgpt/<folder>/ (profiles, recipes)."""
+    return sorted(p.name[:-5] for p in resources.files("factgpt").joinpath(folder).iterdir()
                   if p.name.endswith(".json"))
 
 
-def load_profile(name_or_path: str) -> dict[str, Any]:
+def load_named_json(folder: str, kind: str, name_or_path: str, required: tuple[str, ...]) -> tuple[dict, str]:
+    """A shipped JSON file by name, or a user's JSON file by path; (settings with "name", where it came from).
+
+    Unknown names, invalid JSON and missing sections are refused with one line.
+    """
     p = Path(name_or_path)
     if p.suffix == ".json" and p.is_file():
-        text, where = read_text(p), str(p)
+        text, where, name = read_text(p), str(p), p.stem
+    elif name_or_path in bundled_names(folder):
+        text = resources.files("factgpt").joinpath(folder, f"{name_or_path}.json").read_text(encoding="utf-8")
+        where, name = f"factgpt/{folder}/{name_or_path}.json", name_or_path
     else:
-        if name_or_path not in profile_names():
-            raise InputError("--profile", f"unknown profile {name_or_path!r}; known: {', '.join(profile_names())}")
-        res = resources.files("factgpt").joinpath("profiles", f"{name_or_path}.json")
-        text, where = res.read_text(encoding="utf-8"), f"factgpt/profiles/{name_or_path}.json"
+        raise InputError(f"--{kind}", f"unknown {kind} {name_or_path!r}; known: {', '.join(bundled_names(folder))}")
     try:
-        prof = json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(where, f"invalid JSON: {e.msg}", e.lineno) from None
-    for key in ("model", *STAGES):
-        if key not in prof:
-            raise InputError(where, f"profile lacks the {key!r} section")
-    prof.setdefault("name", p.stem if p.suffix == ".json" else name_or_path)
-    return prof
+    if not isinstance(data, dict):
+        raise InputError(where, f"a {kind} is a JSON object")
+    for key in required:
+        if key not in data:
+            raise InputError(where, f"{kind} lacks the {key!r} section")
+    data.setdefault("name", name)
+    return data, where
+
+
+def profile_names() -> list[str]:
+    return bundled_names("profiles")
+
+
+def load_profile(name_or_path: str) -> dict[str, Any]:
+    return load_named_json("profiles", "profile", name_or_path, ("model", *STAGES))[0]
 
 
 def stage_config(profile: dict[str, Any], stage: str, n_pretrain_docs: int, **overrides: Any) -> TrainConfig:

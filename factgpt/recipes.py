@@ -30,7 +30,6 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,10 +39,11 @@ from .batches import Batch, BatchedCorruption, TensorExamples
 from .datasets import NameDataset, QA, documents
 from .errors import InputError
 from .evaluate import accuracy, predict
-from .fileio import bundled_path, read_text, write_text_atomic
+from .fileio import bundled_path, write_text_atomic
 from .heldout import split_heldout, to_tsv
 from .model import GPT
-from .pipeline import load_corpus, load_qa, model_config, stage_config, train_stage
+from .pipeline import (bundled_names, load_corpus, load_named_json, load_qa, model_config, stage_config,
+                       train_stage)
 from .vocab import Vocab
 
 COURSE_MODEL = {"n_layer": 4, "n_head": 8, "n_embd": 256, "block_size": 128}
@@ -68,26 +68,12 @@ class RecipeSpec:
 
 # ---- loading ------------------------------------------------------------------------
 def recipe_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("factgpt").joinpath("recipes").iterdir()
-                  if p.name.endswith(".json"))
+    return bundled_names("recipes")
 
 
 def load_recipe(name_or_path: str) -> dict[str, Any]:
-    p = Path(name_or_path)
-    if p.suffix == ".json" and p.is_file():
-        text, where, name = read_text(p), str(p), p.stem
-    elif name_or_path in recipe_names():
-        text = resources.files("factgpt").joinpath("recipes", f"{name_or_path}.json").read_text(encoding="utf-8")
-        where, name = f"factgpt/recipes/{name_or_path}.json", name_or_path
-    else:
-        raise InputError("--recipe", f"unknown recipe {name_or_path!r}; known: {', '.join(recipe_names())}")
-    try:
-        rec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(where, f"invalid JSON: {e.msg}", e.lineno) from None
-    for key in ("description", "model", "pretrain", "finetune_pretrained"):
-        if key not in rec:
-            raise InputError(where, f"recipe lacks the {key!r} section")
+    rec, where = load_named_json("recipes", "recipe", name_or_path,
+                                 ("description", "model", "pretrain", "finetune_pretrained"))
     spec_keys = {f.name for f in fields(RecipeSpec)}
     unknown = set(rec.get("recipe", {})) - spec_keys
     if unknown:
@@ -95,7 +81,6 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
     spec = RecipeSpec(**rec.get("recipe", {}))
     if spec.track == "A" and {k: rec["model"].get(k) for k in COURSE_MODEL} != COURSE_MODEL:
         raise InputError(where, f"track A is the course model {COURSE_MODEL}; use track B for another size")
-    rec.setdefault("name", name)
     rec["spec"] = spec
     return rec
 
