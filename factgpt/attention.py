@@ -47,6 +47,7 @@ class KVCache:
         self.k = torch.zeros(n_layer, batch, n_head, slots, k_dim, dtype=dtype, device=device)
         self.v = torch.zeros(n_layer, batch, n_head, slots, v_dim, dtype=dtype, device=device)
         self.layer = 0
+        self.tokens: torch.Tensor | None = None  # ids read so far, for models with word keys
 
     def update(self, k: torch.Tensor, v: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write k, v (B, nh, T, d) at slots pos (B, T); return this layer's full cache."""

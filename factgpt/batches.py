@@ -28,6 +28,8 @@ class Batch:
     and seg the example's index in the batch (-1 for the row's padding).
     n_examples is how many examples the batch holds, packed or not: the
     learning-rate schedule counts n_examples × (block_size − 1) tokens a step.
+    read_only: (rows, T) bool, positions whose word keys are read but not
+    trained (a recipe's question-answer examples; None: every position trains).
     """
 
     x: torch.Tensor
@@ -35,10 +37,11 @@ class Batch:
     n_examples: int
     pos: torch.Tensor | None = None
     seg: torch.Tensor | None = None
+    read_only: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
         mv = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return Batch(mv(self.x), mv(self.y), self.n_examples, mv(self.pos), mv(self.seg))
+        return Batch(mv(self.x), mv(self.y), self.n_examples, mv(self.pos), mv(self.seg), mv(self.read_only))
 
     def real_tokens(self) -> int:
         return int((self.y != 0).sum())
@@ -150,13 +153,16 @@ def pack(batch: Batch, capacity: int | None = None) -> Batch:
     Y = torch.zeros(rows, width, dtype=y.dtype)
     P = torch.zeros(rows, width, dtype=torch.long)
     S = torch.full((rows, width), -1, dtype=torch.long)
+    R = None if batch.read_only is None else torch.zeros(rows, width, dtype=torch.bool)
     for i, (r, o) in enumerate(place):
         n = lens[i]
         X[r, o : o + n] = x[i, :n]
         Y[r, o : o + n] = y[i, :n]
         P[r, o : o + n] = torch.arange(n)
         S[r, o : o + n] = i
-    return Batch(X, Y, batch.n_examples, P, S)
+        if R is not None:
+            R[r, o : o + n] = batch.read_only[i, :n]
+    return Batch(X, Y, batch.n_examples, P, S, R)
 
 
 def unpack(packed: Batch, values: torch.Tensor, i: int) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .dropout import Dropout
 from .attention import CausalSelfAttention, Context, KVCache, SynthesizerAttention
+from .wordkeys import WordKeys
 
 VARIANTS = ("vanilla", "synthesizer")
 
@@ -31,12 +32,16 @@ class GPTConfig:
     resid_pdrop: float = 0.1
     attn_pdrop: float = 0.1
     synth_per_head_b: bool = False
+    word_keys: int = 0  # buckets of the word-key table (wordkeys.py); 0: the plain model
+    letters: list[int] | None = None  # vocabulary ids that make words (needed with word_keys)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, not {self.variant!r}")
         if self.n_embd % self.n_head:
             raise ValueError("n_embd must be a multiple of n_head")
+        if self.word_keys and not self.letters:
+            raise ValueError("word_keys needs the vocabulary's letter ids (letters)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,10 +77,14 @@ class GPT(nn.Module):
         # Learned positions start at zero, as in the original model.
         self.pos_emb = nn.Parameter(torch.zeros(1, cfg.block_size, cfg.n_embd))
         self.drop = Dropout(cfg.embd_pdrop)
+        self.word_keys = (WordKeys(cfg.vocab_size, cfg.letters or [], cfg.word_keys, cfg.n_embd, cfg.block_size)
+                          if cfg.word_keys else None)
         self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.apply(self._init_weights)
+        if self.word_keys is not None:
+            nn.init.zeros_(self.word_keys.table.weight)  # starts as the plain model
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -112,6 +121,7 @@ class GPT(nn.Module):
         cache: KVCache | None = None,
         explicit: bool = False,
         reduction: str = "mean",
+        read_only_keys: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and, given targets, the mean cross-entropy over non-PAD targets.
 
@@ -119,6 +129,8 @@ class GPT(nn.Module):
         cache, pos then gives the slot of each new token. explicit: the reference
         attention instead of the fused kernel. reduction="sum" returns the summed
         loss (for data-parallel training, which divides by the global count).
+        read_only_keys: (B, T) bool, positions whose word-key vectors get no
+        gradient (a recipe's questions read the memory but do not write it).
         """
         B, T = idx.shape
         if pos is None:
@@ -135,7 +147,13 @@ class GPT(nn.Module):
         ctx = Context(pos=pos, mask=mask, cache=cache, explicit=explicit)
         # F.embedding rather than indexing: its CPU backward is deterministic, which
         # bit-exact resume relies on (index_put_'s accumulation order is not fixed).
-        x = self.drop(self.tok_emb(idx) + F.embedding(pos, self.pos_emb[0]))
+        x = self.tok_emb(idx) + F.embedding(pos, self.pos_emb[0])
+        if self.word_keys is not None:
+            keyed = self._word_keys(idx, pos, cache)
+            if read_only_keys is not None:
+                keyed = torch.where(read_only_keys[..., None], keyed.detach(), keyed)
+            x = x + keyed
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x, ctx)
         logits = self.head(self.ln_f(x))
@@ -145,9 +163,23 @@ class GPT(nn.Module):
                                    reduction=reduction)
         return logits, loss
 
+    def _word_keys(self, idx: torch.Tensor, pos: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        assert self.word_keys is not None
+        if cache is None:
+            return self.word_keys(idx, pos)
+        # Decoding: keys need the words read so far, which the cache keeps.
+        b = torch.arange(idx.shape[0], device=idx.device)[:, None]
+        cache.tokens[b, pos] = idx
+        hist = cache.tokens
+        full = self.word_keys(hist, torch.arange(hist.shape[1], device=idx.device).expand_as(hist))
+        return full[b, pos]
+
     def new_cache(self, batch: int, slots: int, dtype: torch.dtype | None = None) -> KVCache:
         c = self.config
         hs = c.n_embd // c.n_head
         k_dim = hs + 1 if c.variant == "synthesizer" else hs
         p = self.head.weight
-        return KVCache(c.n_layer, batch, c.n_head, slots, k_dim, hs, dtype or p.dtype, p.device)
+        cache = KVCache(c.n_layer, batch, c.n_head, slots, k_dim, hs, dtype or p.dtype, p.device)
+        if c.word_keys:
+            cache.tokens = torch.zeros(batch, slots, dtype=torch.long, device=p.device)
+        return cache

@@ -110,6 +110,10 @@ def stage_config(profile: dict[str, Any], stage: str, n_pretrain_docs: int, **ov
 
 def model_config(profile: dict[str, Any], vocab: Vocab, variant: str, **overrides: Any) -> GPTConfig:
     cfg = {**profile["model"], **{k: v for k, v in overrides.items() if v is not None}}
+    if cfg.get("word_keys") and not cfg.get("letters"):
+        from .wordkeys import WordKeys
+
+        cfg["letters"] = WordKeys.letters_of(vocab)
     return GPTConfig(vocab_size=len(vocab), variant=variant, **cfg)
 
 

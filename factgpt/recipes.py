@@ -13,6 +13,16 @@ factgpt/profiles/*.json) plus a "recipe" section saying what it changes:
   name_key     repeat the person's name before every sentence of the line
   birth_front  move the birth clause (from the word "born" on) to just after the
                name (with data.max_chars this focuses pretraining on the facts)
+  question_key  start every line with the question about its person ("Where was
+               NAME born? " and then the line without its name), so that a name is
+               read in the same words in the lines and in the questions
+  objective    "span": the course's span corruption; "lm": next-character
+               prediction on each whole (cut) line, every character a target
+  qa_reads_only  with a word-key model (model.word_keys, see wordkeys.py): the
+               question-answer examples read the key table but do not train it,
+               so that only the lines write facts and the questions learn to read them
+A finetune_pretrained stage of 0 epochs skips finetuning (mixed training has
+already taught the question format).
 
 Every recipe is scored the same way, whatever it changes: finetune on the
 training pairs minus the fixed held-out slice (factgpt/heldout.py), score on
@@ -56,8 +66,13 @@ class RecipeSpec:
     views: int = 1
     name_key: bool = False
     birth_front: bool = False
+    objective: str = "span"
+    qa_reads_only: bool = False
+    question_key: bool = False
 
     def __post_init__(self) -> None:
+        if self.objective not in ("span", "lm"):
+            raise InputError("recipe.objective", f"must be 'span' or 'lm', got {self.objective!r}")
         if self.track not in ("A", "B"):
             raise InputError("recipe.track", f"must be 'A' (the course model) or 'B' (any model), got {self.track!r}")
         if not 0.0 <= self.mix_qa < 1.0:
@@ -79,8 +94,11 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
     if unknown:
         raise InputError(where, f"unknown recipe settings {sorted(unknown)}; known: {sorted(spec_keys)}")
     spec = RecipeSpec(**rec.get("recipe", {}))
-    if spec.track == "A" and {k: rec["model"].get(k) for k in COURSE_MODEL} != COURSE_MODEL:
-        raise InputError(where, f"track A is the course model {COURSE_MODEL}; use track B for another size")
+    if spec.track == "A" and ({k: rec["model"].get(k) for k in COURSE_MODEL} != COURSE_MODEL
+                              or rec["model"].get("word_keys")):
+        raise InputError(where, f"track A is the course model {COURSE_MODEL}; use track B for another model")
+    if spec.qa_reads_only and not rec["model"].get("word_keys"):
+        raise InputError(where, "recipe.qa_reads_only needs a model with word_keys")
     rec["spec"] = spec
     return rec
 
@@ -116,22 +134,54 @@ def name_key(line: str) -> str:
     return " ".join(f"{name}. {s}" for s in sents) if sents else line
 
 
+def question_key(line: str) -> str:
+    """The line keyed by the question about its person: `Where was NAME born? rest of the line`."""
+    name, _, body = line.partition(". ")
+    return f"Where was {name} born? {body}"
+
+
 def augment_text(text: str, spec: RecipeSpec) -> str:
     docs = documents(text)
     if spec.birth_front:
         docs = [birth_front(d) for d in docs]
     if spec.name_key:
         docs = [name_key(d) for d in docs]
+    if spec.question_key:
+        docs = [question_key(d) for d in docs]
     return "\n".join(docs) + "\n"
+
+
+# ---- next-character prediction on lines ---------------------------------------------
+class LineLM:
+    """Each (cut) line as one example: every character predicts the next; no corruption."""
+
+    def __init__(self, text: str, vocab: Vocab, block_size: int, max_chars: int | None = None):
+        docs = [d[:max_chars] if max_chars else d for d in documents(text)]
+        self.x = torch.zeros(len(docs), block_size - 1, dtype=torch.long)
+        self.y = torch.zeros_like(self.x)
+        for i, d in enumerate(docs):
+            ids = torch.tensor(vocab.encode(d[:block_size]), dtype=torch.long)
+            n = len(ids) - 1
+            self.x[i, :n], self.y[i, :n] = ids[:-1], ids[1:]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> Batch:
+        return Batch(self.x[idx], self.y[idx], len(idx))
 
 
 # ---- mixed pretraining --------------------------------------------------------------
 class MixedSource:
-    """Span-corruption examples of every line (`views` times each, in the same batch),
-    interleaved with question-answer examples so that they make up `mix_qa` of an epoch."""
+    """Examples of every line (`views` times each, in the same batch) from `corruption`
+    (span corruption or LineLM), interleaved with question-answer examples so that
+    they make up `mix_qa` of an epoch. qa_reads_only marks the questions' positions
+    read-only for the word-key table."""
 
-    def __init__(self, corruption: BatchedCorruption, qa: TensorExamples | None, mix_qa: float, views: int = 1):
+    def __init__(self, corruption: BatchedCorruption | LineLM, qa: TensorExamples | None, mix_qa: float,
+                 views: int = 1, qa_reads_only: bool = False):
         self.corruption, self.qa, self.views = corruption, qa, int(views)
+        self.qa_reads_only = qa_reads_only
         n_docs = len(corruption) * self.views
         self.n_qa = 0 if qa is None or mix_qa == 0 else math.ceil(mix_qa / (1 - mix_qa) * n_docs)
         self.n_docs = n_docs
@@ -161,15 +211,22 @@ class MixedSource:
             if len(qa_idx):
                 xs.append(self.qa.x[qa_idx])
                 ys.append(self.qa.y[qa_idx])
-            yield Batch(torch.cat(xs), torch.cat(ys), len(chunk))
+            x = torch.cat(xs)
+            ro = None
+            if self.qa_reads_only:
+                ro = torch.zeros_like(x, dtype=torch.bool)
+                ro[len(doc_idx):] = True
+            yield Batch(x, torch.cat(ys), len(chunk), read_only=ro)
 
 
 def pretrain_source(recipe: dict, corpus_text: str, vocab: Vocab, qa_rows: list[QA], block_size: int) -> MixedSource:
     spec: RecipeSpec = recipe["spec"]
     text = augment_text(corpus_text, spec)
-    corruption = BatchedCorruption(text, vocab, block_size, max_chars=recipe.get("data", {}).get("max_chars"))
+    max_chars = recipe.get("data", {}).get("max_chars")
+    lines: BatchedCorruption | LineLM = (LineLM(text, vocab, block_size, max_chars) if spec.objective == "lm"
+                                         else BatchedCorruption(text, vocab, block_size, max_chars=max_chars))
     qa = TensorExamples(NameDataset(vocab, to_tsv(qa_rows), block_size)) if spec.mix_qa > 0 else None
-    return MixedSource(corruption, qa, spec.mix_qa, spec.views)
+    return MixedSource(lines, qa, spec.mix_qa, spec.views, spec.qa_reads_only)
 
 
 # ---- running ------------------------------------------------------------------------
@@ -177,8 +234,10 @@ def shrink(recipe: dict) -> dict:
     """A tiny version of a recipe (1 layer, 32-d, one epoch a stage) for checking that it runs."""
     small = json.loads(json.dumps({k: v for k, v in recipe.items() if k != "spec"}))
     small["model"].update(n_layer=1, n_head=2, n_embd=32)
+    if small["model"].get("word_keys"):
+        small["model"]["word_keys"] = 256
     small["pretrain"]["max_epochs"] = 1
-    small["finetune_pretrained"]["max_epochs"] = 1
+    small["finetune_pretrained"]["max_epochs"] = min(1, small["finetune_pretrained"]["max_epochs"])
     small["spec"] = RecipeSpec(**{**recipe["spec"].__dict__, "track": "B"})
     return small
 
@@ -202,22 +261,25 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
     pre, _ = train_stage(model, src, cfg, device, None, vocab, f"pretrain {recipe['name']} seed {seed}", quiet)
     seconds["pretrain"] = time.time() - t0
     t0 = time.time()
-    torch.manual_seed(seed)
-    ft_src = TensorExamples(NameDataset(vocab, to_tsv(ft_rows), block))
-    ft, _ = train_stage(pre.model, ft_src, stage_config(recipe, "finetune_pretrained", n_docs, seed=seed), device,
-                        None, vocab, f"finetune {recipe['name']} seed {seed}", quiet)
+    model, ft_loss = pre.model, None
+    if recipe["finetune_pretrained"]["max_epochs"] > 0:
+        torch.manual_seed(seed)
+        ft_src = TensorExamples(NameDataset(vocab, to_tsv(ft_rows), block))
+        ft, _ = train_stage(pre.model, ft_src, stage_config(recipe, "finetune_pretrained", n_docs, seed=seed),
+                            device, None, vocab, f"finetune {recipe['name']} seed {seed}", quiet)
+        model, ft_loss = ft.model, ft.progress.history[-1]["loss"]
     seconds["finetune"] = time.time() - t0
     t0 = time.time()
     scores = {}
     for name, part in (("heldout", held), ("dev", dev)):
-        preds = predict(ft.model, vocab, [r.question for r in part])
+        preds = predict(model, vocab, [r.question for r in part])
         correct, total = accuracy(part, [p.text for p in preds])
         scores[name] = {"correct": correct, "total": total, "accuracy": 100.0 * correct / total}
     seconds["evaluate"] = time.time() - t0
     seconds["total"] = sum(seconds.values())
     return {"seed": seed, **scores, "seconds": seconds,
-            "final_loss": {"pretrain": pre.progress.history[-1]["loss"], "finetune": ft.progress.history[-1]["loss"]},
-            "parameters": sum(p.numel() for p in ft.model.parameters())}
+            "final_loss": {"pretrain": pre.progress.history[-1]["loss"], "finetune": ft_loss},
+            "parameters": sum(p.numel() for p in model.parameters())}
 
 
 def run(args) -> int:

@@ -79,7 +79,8 @@ def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.
         if cfg.decay_norms_and_embeddings:
             skip = name.endswith("bias")  # the original's effective rule
         else:
-            skip = p.dim() < 2 or name in ("tok_emb.weight", "pos_emb") or name.endswith("b2")
+            skip = (p.dim() < 2 or name in ("tok_emb.weight", "pos_emb") or name.endswith("b2")
+                    or name.startswith("word_keys."))
         (no_decay if skip else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = device.type == "cuda"
@@ -149,13 +150,15 @@ class Trainer:
         n_examples = batch.n_examples
         if self.world > 1:  # this rank's slice of the global batch
             sl = slice(self.rank, None, self.world)
-            batch = Batch(batch.x[sl], batch.y[sl], len(batch.x[sl]))
+            ro = None if batch.read_only is None else batch.read_only[sl]
+            batch = Batch(batch.x[sl], batch.y[sl], len(batch.x[sl]), read_only=ro)
         if self.pack:
             batch = pack(batch)
         b = batch.to(self.device)
         self.model.train()
         with autocast(self.precision, self.device):
-            _, loss_sum = self.forward(b.x, b.y, b.pos, b.seg, reduction="sum")
+            extra = {} if b.read_only is None else {"read_only_keys": b.read_only}
+            _, loss_sum = self.forward(b.x, b.y, b.pos, b.seg, reduction="sum", **extra)
         count = (b.y != 0).sum().to(torch.float32)
         if self.world > 1:
             stats = dist.all_reduce_sum(torch.stack([count, loss_sum.detach().float()]))

@@ -15,8 +15,8 @@ from factgpt.cli import main
 from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
-from factgpt.recipes import (MixedSource, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
-                             recipe_names, run_once, shrink, split_line)
+from factgpt.recipes import (LineLM, MixedSource, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
+                             question_key, recipe_names, run_once, shrink, split_line)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -33,7 +33,9 @@ def test_bad_recipes_are_refused(tmp_path):
     base = {"description": "x", "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 128},
             "pretrain": {}, "finetune_pretrained": {}}
     for bad, msg in (({"track": "A"}, "track A is the course model"), ({"mix_qa": 1.0}, "mix_qa"),
-                     ({"track": "B", "colour": 1}, "unknown recipe settings")):
+                     ({"track": "B", "colour": 1}, "unknown recipe settings"),
+                     ({"track": "B", "objective": "mlm"}, "objective"),
+                     ({"track": "B", "qa_reads_only": True}, "needs a model with word_keys")):
         p = tmp_path / "r.json"
         p.write_text(json.dumps({**base, "recipe": bad}))
         with pytest.raises(InputError, match=msg):
@@ -46,6 +48,8 @@ def test_birth_front_and_name_key_on_a_line():
     line = "Ann Lee. Ann Lee is a painter . Lee was born in Oslo . She lives in Rome ."
     assert birth_front(line) == "Ann Lee. born in Oslo . She lives in Rome . Ann Lee is a painter . Lee was"
     assert name_key(line) == "Ann Lee. Ann Lee is a painter . Ann Lee. Lee was born in Oslo . Ann Lee. She lives in Rome ."
+    assert question_key(birth_front(line)) == ("Where was Ann Lee born? born in Oslo . She lives in Rome . "
+                                               "Ann Lee is a painter . Lee was")
     assert birth_front("Bo. Bo is tall .") == "Bo. Bo is tall ."  # nothing about a birth: unchanged
     assert birth_front("Bo. Born in Oslo, Bo is tall .") == "Bo. Born in Oslo, Bo is tall ."  # already in front
 
@@ -83,6 +87,32 @@ def test_mixed_source_epoch_holds_every_line_views_times_and_the_share_of_questi
     for b in batches:
         assert b.x.shape[1] == b.y.shape[1] == 127
         assert len(b.x) <= bs
+
+
+def test_line_lm_predicts_every_next_character_of_the_cut_line(vocab, wiki_text):
+    docs = documents(wiki_text)[:40]
+    lm = LineLM("\n".join(docs) + "\n", vocab, 128, max_chars=48)
+    assert len(lm) == 40
+    for i, d in enumerate(docs):
+        line = d[:48]
+        n = len(line) - 1
+        assert vocab.decode(lm.x[i, :n].tolist()) == line[:-1]
+        assert vocab.decode(lm.y[i, :n].tolist()) == line[1:]
+        assert not lm.y[i, n:].any()  # padding carries no loss
+
+
+def test_questions_are_marked_read_only_and_lines_are_not(vocab, wiki_text, train_tsv_text):
+    text = "\n".join(documents(wiki_text)[:30]) + "\n"
+    qa = TensorExamples(NameDataset(vocab, "\n".join(train_tsv_text.splitlines()[:20]) + "\n"))
+    src = MixedSource(LineLM(text, vocab, 128), qa, 0.5, qa_reads_only=True)
+    qa_rows = {tuple(r.tolist()) for r in qa.x}
+    n = 0
+    for b in src.epoch(16, torch.Generator().manual_seed(0), shuffle=True):
+        for x, ro in zip(b.x, b.read_only):
+            is_qa = tuple(x.tolist()) in qa_rows
+            assert bool(ro.all()) == is_qa and bool(ro.any()) == is_qa
+            n += is_qa
+    assert n == src.n_qa == 30
 
 
 def test_views_of_a_line_share_a_step(vocab, wiki_text):
