@@ -46,9 +46,9 @@ from typing import Any, Iterator
 import torch
 
 from .batches import Batch, BatchedCorruption, TensorExamples
-from .datasets import NameDataset, QA, documents
+from .datasets import QA, NameDataset, documents
 from .errors import InputError
-from .evaluate import accuracy, predict
+from .evaluate import _predict_chunk, accuracy, predict
 from .fileio import bundled_path, write_text_atomic
 from .heldout import split_heldout, to_tsv
 from .model import GPT
@@ -242,6 +242,40 @@ def shrink(recipe: dict) -> dict:
     return small
 
 
+def training_lines(recipe: dict, corpus_text: str) -> dict[str, str]:
+    """Each person's pretraining line as the recipe shows it (augmented, then cut), by name."""
+    max_chars = recipe.get("data", {}).get("max_chars")
+    out = {}
+    for before, after in zip(documents(corpus_text), documents(augment_text(corpus_text, recipe["spec"]))):
+        out.setdefault(before.partition(". ")[0], after[:max_chars] if max_chars else after)
+    return out
+
+
+@torch.no_grad()
+def line_recall(model: GPT, vocab: Vocab, lines: dict[str, str], rows: list[QA]) -> dict[str, Any]:
+    """Is the fact stored? For people whose answer is in their pretraining line (after
+    the name), greedy continuation of the line up to the answer is checked to start with it.
+    Set against question accuracy this separates storing a fact from extracting it."""
+    from .heldout import name_of
+
+    prompts, answers = [], []
+    for r in rows:
+        name = name_of(r.question)
+        line = lines.get(name or "")
+        if line is None or name is None:
+            continue
+        at = line.find(r.answer, line.find(name) + len(name))
+        if at <= 0 or at + 32 > model.max_len:
+            continue
+        prompts.append(vocab.encode(line[:at]))
+        answers.append(r.answer)
+    model.eval()
+    got = [p.text for p in _predict_chunk(model, vocab, prompts, 32, "fp32")] if prompts else []
+    correct = sum(g.startswith(a) for g, a in zip(got, answers))
+    return {"correct": correct, "total": len(answers), "of_people": len(rows),
+            "accuracy": 100.0 * correct / max(1, len(answers))}
+
+
 def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
              variant: str = "vanilla", heldout_n: int = 300) -> dict[str, Any]:
     """Pretrain and finetune one seed of a recipe; held-out and dev accuracy with the seconds of each stage."""
@@ -275,6 +309,7 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
         preds = predict(model, vocab, [r.question for r in part])
         correct, total = accuracy(part, [p.text for p in preds])
         scores[name] = {"correct": correct, "total": total, "accuracy": 100.0 * correct / total}
+    scores["heldout_line_recall"] = line_recall(model, vocab, training_lines(recipe, corpus.text), held)
     seconds["evaluate"] = time.time() - t0
     seconds["total"] = sum(seconds.values())
     return {"seed": seed, **scores, "seconds": seconds,

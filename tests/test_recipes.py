@@ -167,3 +167,21 @@ def test_reproduce_recipe_writes_results_table_and_plot(tmp_path):
 def test_recipe_and_profile_do_not_mix(capsys):
     assert main(["reproduce", "--recipe", "mix25", "--profile", "smoke"]) == 2
     assert "--recipe" in capsys.readouterr().err
+
+
+def test_line_recall_checks_the_continuation_of_each_line(vocab, wiki_text, train_tsv_text):
+    """A model that knows nothing recalls nothing; the lines it is given are the recipe's own."""
+    from factgpt.datasets import parse_tsv
+    from factgpt.model import GPT, GPTConfig
+    from factgpt.recipes import line_recall, training_lines
+
+    rec = shrink(load_recipe("keys_lm_mix50"))
+    lines = training_lines(rec, wiki_text)
+    assert len(lines) > 2800
+    rows = parse_tsv(train_tsv_text, "train", True)[:40]
+    for name, line in list(lines.items())[:50]:
+        assert line.startswith(name) and len(line) <= 64
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(len(vocab), n_layer=1, n_head=2, n_embd=32))
+    r = line_recall(model, vocab, lines, rows)
+    assert r["of_people"] == 40 and 20 <= r["total"] <= 40 and r["correct"] == 0
