@@ -363,11 +363,14 @@ def write_recipe_table(out: Path) -> str:
         except (OSError, json.JSONDecodeError) as e:
             raise InputError(f, f"cannot read recipe results: {e}") from None
     found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
-    lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | CPU minutes | parameters | seeds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | held-out line recall | CPU minutes "
+             "| parameters | seeds |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in found:
+        recall = [x["heldout_line_recall"]["accuracy"] for x in r["runs"] if "heldout_line_recall" in x]
+        shown = f"{statistics.fmean(recall):.1f}%" if recall else "–"
         lines.append(f"| `{r['recipe']}` — {r['description']} | {r['track']} | {r['heldout']['mean']:.1f}% ± "
-                     f"{r['heldout']['std']:.1f} | {r['dev']['mean']:.1f}% ± {r['dev']['std']:.1f} | "
+                     f"{r['heldout']['std']:.1f} | {r['dev']['mean']:.1f}% ± {r['dev']['std']:.1f} | {shown} | "
                      f"{r['minutes']['mean']:.1f} | {r['parameters']:,} | {len(r['seeds'])} |")
     table = "\n".join(lines) + "\n"
     write_text_atomic(out / "table.md", table)
