@@ -162,6 +162,7 @@ def recipe_plot(path: Path, recipes: list[dict]) -> Path:
     ax.set_xlabel("CPU minutes per run (training and evaluation)")
     ax.set_ylabel("dev accuracy (%)")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.set_ylim(0, max(REFERENCE["vanilla_pretrain"] + 4, ax.get_ylim()[1]))
+    ax.legend(fontsize=8, loc="center right")
     save_png(fig, path)
     return path
