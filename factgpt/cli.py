@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="*", help="results.json files (default: results/*/results.json)")
     p.add_argument("--readme", default=None, help="rewrite the tables between <!-- table:NAME --> markers in this file")
 
+    p = sub.add_parser("merge", help="merge results.json files of one profile run apart (e.g. one process per seed)")
+    p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce`, disjoint seeds")
+    p.add_argument("--out", required=True, help="folder of the merged results.json, table.md and plots")
+
     p = sub.add_parser("explore", help="check the attention claims numerically; writes a report and figures")
     p.add_argument("--out", default="results/explore")
     p.add_argument("--seed", type=int, default=0)
@@ -393,6 +397,12 @@ def cmd_table(args) -> int:
     return render_tables(args.results, args.readme)
 
 
+def cmd_merge(args) -> int:
+    from .study import merge_results
+
+    return merge_results(args.results, Path(args.out))
+
+
 def cmd_explore(args) -> int:
     from .explore import run
 
@@ -452,7 +462,7 @@ def cmd_convert(args) -> int:
 
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
-    "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "explore": cmd_explore,
+    "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "merge": cmd_merge, "explore": cmd_explore,
     "convert": cmd_convert, "bench": cmd_bench, "schedule": cmd_schedule,
     "analyze": cmd_analyze,
 }

@@ -136,6 +136,7 @@ def reproduce(args) -> int:
                                          "accuracy": 100.0 * correct / total, "seconds": stages, **(extra or {})})
         say(f"[seed {seed}] {ROW_TITLES[row]}: {correct}/{total} = {100.0 * correct / total:.1f}% "
             f"({', '.join(f'{k} {v:.0f} s' for k, v in stages.items())})")
+        write_results(partial=True)  # a run cut short keeps every row it finished
 
     def evaluate(model) -> tuple[list, list, float]:
         t0 = time.time()
@@ -151,6 +152,26 @@ def reproduce(args) -> int:
         say(f"[seed {seed}] {tag}: {tr.progress.step} steps in {time.time() - t0:.0f} s, "
             f"loss {h[0]['loss']:.3f} → {h[-1]['loss']:.3f}")
         return tr, time.time() - t0
+
+    def write_results(partial: bool) -> dict:
+        results = {
+            "profile": name,
+            "description": prof.get("description", ""),
+            "profile_settings": prof,
+            "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
+            "device": device_name(device),
+            "precision": precision,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "commit": commit,
+            "seeds": sorted({x["seed"] for r in runs.values() for x in r}) if partial else args.seeds,
+            "reference": REFERENCE,
+            "rows": {row: summarize(r) for row, r in runs.items()},
+        }
+        if partial:
+            results["partial"] = True  # rewritten without this flag once every seed and row is done
+        write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+        return results
 
     for seed in args.seeds:
         (out / f"seed{seed}").mkdir(exist_ok=True)
@@ -179,21 +200,7 @@ def reproduce(args) -> int:
                    {"final_loss": {"pretrain": pre.progress.history[-1]["loss"],
                                    "finetune": ft.progress.history[-1]["loss"]}})
 
-    results = {
-        "profile": name,
-        "description": prof.get("description", ""),
-        "profile_settings": prof,
-        "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
-        "device": device_name(device),
-        "precision": precision,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "commit": commit,
-        "seeds": args.seeds,
-        "reference": REFERENCE,
-        "rows": {row: summarize(r) for row, r in runs.items()},
-    }
-    write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    results = write_results(partial=False)
     table = markdown_table(results)
     write_text_atomic(out / "table.md", table)
     from .plots import study_plots
@@ -236,6 +243,65 @@ def markdown_table(results: dict) -> str:
         lines += ["", "The smoke profile checks that the study runs; its small model and few epochs are not "
                       "expected to learn the facts, so its accuracies are not findings."]
     return "\n".join(lines) + "\n"
+
+
+def merge_results(paths: list[str], out: Path) -> int:
+    """One study from runs made apart (e.g. one process per seed on one GPU).
+
+    Rows' per-seed runs are concatenated and summarised again; each source's
+    seed folders (predictions, loss logs) are copied beside the merged
+    results.json so that the plots cover every seed.
+    """
+    import shutil
+
+    loaded = []
+    for f in map(Path, paths):
+        try:
+            res = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f, f"cannot read results JSON: {e}") from None
+        if not isinstance(res, dict) or not {"profile", "rows", "seeds"} <= res.keys():
+            raise InputError(f, "not a results.json written by `factgpt reproduce`")
+        loaded.append((f, res))
+    profiles = {r["profile"] for _, r in loaded}
+    if len(profiles) != 1:
+        raise InputError(paths[0], f"results of different profiles cannot be merged: {sorted(profiles)}")
+    seen: dict[int, Path] = {}
+    for f, res in loaded:
+        for s in res["seeds"]:
+            if s in seen:
+                raise InputError(f, f"seed {s} is also in {seen[s]}")
+            seen[s] = f
+    first = loaded[0][1]
+    runs: dict[str, list[dict]] = {}
+    for _, res in loaded:
+        for row, r in res["rows"].items():
+            runs.setdefault(row, []).extend(r["runs"])
+    merged = {k: v for k, v in first.items() if k not in ("rows", "seeds", "command", "commit", "partial")}
+    merged.update({
+        "command": [r["command"] for _, r in loaded],
+        "commit": first["commit"] if len({r["commit"] for _, r in loaded}) == 1 else [r["commit"] for _, r in loaded],
+        "seeds": sorted(seen),
+        "merged_from": [str(f) for f, _ in loaded],
+        "rows": {row: summarize(sorted(r, key=lambda x: x["seed"])) for row, r in runs.items()},
+    })
+    if any(r.get("partial") for _, r in loaded):
+        merged["partial"] = True
+    out.mkdir(parents=True, exist_ok=True)
+    for f, res in loaded:
+        for s in res["seeds"]:
+            src, dst = f.parent / f"seed{s}", out / f"seed{s}"
+            if src.is_dir() and src.resolve() != dst.resolve():
+                shutil.copytree(src, dst, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("*.safetensors", "*.state"))
+    write_text_atomic(out / "results.json", json.dumps(merged, indent=2) + "\n")
+    table = markdown_table(merged)
+    write_text_atomic(out / "table.md", table)
+    from .plots import study_plots
+
+    study_plots(out, merged)
+    print(table)
+    return 0
 
 
 def render_tables(paths: list[str], readme: str | None) -> int:
