@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 budget=$(( ${GPU_MINUTES:-25} * 60 ))
 left() { echo $(( budget - SECONDS )); }
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')" || exit 1
-# The GPU image may have no network: install without dependencies, or run from the tree.
-pip install --quiet --no-deps --no-build-isolation -e . >/dev/null 2>&1 || export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+# The GPU image may have no network: use the tree itself (bench/*.py import factgpt too).
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fg="python -m factgpt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" 2>/dev/null || true
 {

@@ -233,12 +233,17 @@ def markdown_table(results: dict) -> str:
     ]
     for row, r in results["rows"].items():
         per = ", ".join(f"{x['accuracy']:.1f}" for x in r["runs"])
+        if [x["seed"] for x in r["runs"]] != list(seeds):  # say which seeds a row that lacks some has
+            per += f" (seed{'s' if len(r['runs']) > 1 else ''} {', '.join(str(x['seed']) for x in r['runs'])})"
         mins = []
         for stage in ("pretrain", "finetune", "evaluate"):
             v = [x["seconds"][stage] for x in r["runs"] if stage in x["seconds"]]
             mins.append(f"{statistics.fmean(v) / 60:.1f}" if v else "–")
-        lines.append(f"| {ROW_TITLES.get(row, row)} | {r['mean']:.1f}% ± {r['std']:.1f} | {per} | "
+        spread = f"± {r['std']:.1f}" if len(r["runs"]) > 1 else "(1 seed)"
+        lines.append(f"| {ROW_TITLES.get(row, row)} | {r['mean']:.1f}% {spread} | {per} | "
                      f"{results['reference'].get(row, float('nan')):.1f}% | {' / '.join(mins)} |")
+    if results.get("partial"):
+        lines += ["", "Partial: some runs were stopped before every row was done; each row lists the seeds it has."]
     if results["profile"] == "smoke":
         lines += ["", "The smoke profile checks that the study runs; its small model and few epochs are not "
                       "expected to learn the facts, so its accuracies are not findings."]

@@ -344,7 +344,8 @@ def test_reproduce_tiny_profile(tmp_path, monkeypatch):
     for title in ("London baseline", "vanilla, no pretraining", "vanilla, pretrain → finetune",
                   "synthesizer, pretrain → finetune"):
         assert title in table
-    assert "| London baseline | 5.0% ± 0.0 | 5.0 |" in table
+    assert "| London baseline | 5.0% (1 seed) | 5.0 |" in table
+    assert "partial" not in results
     for png in ("accuracy.png", "pretrain_loss.png", "finetune_loss.png"):
         data = (res_dir / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png
@@ -352,6 +353,74 @@ def test_reproduce_tiny_profile(tmp_path, monkeypatch):
                "synthesizer.finetune"):
         assert (res_dir / "seed0" / f"{ck}.safetensors").is_file()
     assert not list(res_dir.rglob("*.tmp"))
+
+
+def test_reproduce_cut_short_keeps_the_rows_it_finished(tmp_path, monkeypatch):
+    import factgpt.study as study
+
+    prof = tmp_path / "tiny.json"
+    prof.write_text(json.dumps(TINY_PROFILE))
+    real = study.train_stage
+
+    def stop_at_pretraining(*a, **k):
+        if a[6].startswith("pretrain"):  # desc: the run is stopped (e.g. by a time limit) here
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(study, "train_stage", stop_at_pretraining)
+    rc, out, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "res", "--quiet", "--seeds", "3",
+                       "--device", "cpu")
+    assert rc == 130
+    results = json.loads((tmp_path / "res" / "tiny" / "results.json").read_text())
+    assert results["partial"] is True and results["seeds"] == [3]
+    assert list(results["rows"]) == ["london", "vanilla_nopretrain"]
+
+
+def _fake_results(folder: Path, profile: str, seeds: list[int], partial: bool = False) -> Path:
+    rows = {"london": {"runs": [{"seed": s, "correct": 25, "total": 500, "accuracy": 5.0, "seconds": {}}
+                                for s in seeds]},
+            "vanilla_pretrain": {"runs": [{"seed": s, "correct": 100 + s, "total": 500, "accuracy": (100 + s) / 5,
+                                           "seconds": {"pretrain": 60.0}} for s in seeds]}}
+    res = {"profile": profile, "description": "", "command": f"factgpt reproduce --seeds {seeds}",
+           "device": "NVIDIA H200", "precision": "fp32", "torch": "2.x", "commit": "abc", "seeds": seeds,
+           "reference": {"london": 5.0, "vanilla_pretrain": 26.6}, "rows": rows}
+    if partial:
+        res["partial"] = True
+    folder.mkdir(parents=True)
+    for s in seeds:
+        (folder / f"seed{s}").mkdir()
+        (folder / f"seed{s}" / "london.dev.predictions").write_text("London\n")
+        (folder / f"seed{s}" / "vanilla.pretrain.safetensors").write_bytes(b"weights stay behind")
+    (folder / "results.json").write_text(json.dumps(res))
+    return folder / "results.json"
+
+
+def test_merge_joins_seeds_run_apart(tmp_path):
+    a = _fake_results(tmp_path / "a", "course", [0])
+    b = _fake_results(tmp_path / "b", "course", [2, 1], partial=True)
+    rc, out, err = cli("merge", a, b, "--out", tmp_path / "m")
+    assert rc == 0, err
+    m = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert m["seeds"] == [0, 1, 2] and m["partial"] is True and m["commit"] == "abc"
+    assert m["merged_from"] == [str(a), str(b)] and len(m["command"]) == 2
+    runs = m["rows"]["vanilla_pretrain"]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]
+    assert m["rows"]["vanilla_pretrain"]["mean"] == pytest.approx(20.2)
+    assert m["rows"]["vanilla_pretrain"]["std"] == pytest.approx(0.2)
+    for s in (0, 1, 2):
+        assert (tmp_path / "m" / f"seed{s}" / "london.dev.predictions").is_file()
+        assert not (tmp_path / "m" / f"seed{s}" / "vanilla.pretrain.safetensors").exists()
+    table = (tmp_path / "m" / "table.md").read_text()
+    assert table in out and "Partial" in table and "20.2% ± 0.2" in table
+
+
+@pytest.mark.parametrize("second, expect", [("course", "seed 0 is also in"), ("laptop", "different profiles")])
+def test_merge_refuses_overlapping_seeds_and_mixed_profiles(tmp_path, second, expect):
+    a = _fake_results(tmp_path / "a", "course", [0])
+    b = _fake_results(tmp_path / "b", second, [0] if second == "course" else [1])
+    res = cli("merge", a, b, "--out", tmp_path / "m")
+    assert_one_line_error(*res, "", expect)
+    assert not (tmp_path / "m").exists()
 
 
 # ---- more bad inputs: TSV content, sizes, vocabularies, damaged checkpoints -------------------------
