@@ -18,6 +18,12 @@ factgpt/profiles/*.json) plus a "recipe" section saying what it changes:
                read in the same words in the lines and in the questions
   objective    "span": the course's span corruption; "lm": next-character
                prediction on each whole (cut) line, every character a target
+  recite       the model answers by reciting first: every (question-keyed, cut) line
+               ends with ⁇, and a training person's line then with the answer and ⁇;
+               asked "Where was NAME born? ", the model writes the line it stored,
+               then ⁇ and the answer, which it has learned to copy out of the line
+               from the training people (needs question_key and the lm objective;
+               replaces mixed questions)
   qa_reads_only  with a word-key model (model.word_keys, see wordkeys.py): the
                question-answer examples read the key table but do not train it,
                so that only the lines write facts and the questions learn to read them
@@ -48,13 +54,13 @@ import torch
 from .batches import Batch, BatchedCorruption, TensorExamples
 from .datasets import QA, NameDataset, documents
 from .errors import InputError
-from .evaluate import _predict_chunk, accuracy, predict
+from .evaluate import MAX_NEW, Prediction, _predict_chunk, accuracy, predict
 from .fileio import bundled_path, write_text_atomic
 from .heldout import split_heldout, to_tsv
 from .model import GPT
 from .pipeline import (bundled_names, load_corpus, load_named_json, load_qa, model_config, stage_config,
                        train_stage)
-from .vocab import Vocab
+from .vocab import MASK, Vocab
 
 COURSE_MODEL = {"n_layer": 4, "n_head": 8, "n_embd": 256, "block_size": 128}
 
@@ -69,6 +75,7 @@ class RecipeSpec:
     objective: str = "span"
     qa_reads_only: bool = False
     question_key: bool = False
+    recite: bool = False
 
     def __post_init__(self) -> None:
         if self.objective not in ("span", "lm"):
@@ -79,6 +86,9 @@ class RecipeSpec:
             raise InputError("recipe.mix_qa", f"must be in [0, 1), got {self.mix_qa}")
         if int(self.views) < 1:
             raise InputError("recipe.views", f"must be a positive integer, got {self.views}")
+        if self.recite and not (self.question_key and self.objective == "lm" and self.mix_qa == 0):
+            raise InputError("recipe.recite", "needs question_key, objective 'lm' and mix_qa 0 "
+                                              "(the training people's answers follow their lines instead)")
 
 
 # ---- loading ------------------------------------------------------------------------
@@ -155,8 +165,11 @@ def augment_text(text: str, spec: RecipeSpec) -> str:
 class LineLM:
     """Each (cut) line as one example: every character predicts the next; no corruption."""
 
-    def __init__(self, text: str, vocab: Vocab, block_size: int, max_chars: int | None = None):
+    def __init__(self, text: str, vocab: Vocab, block_size: int, max_chars: int | None = None,
+                 suffixes: list[str] | None = None):
         docs = [d[:max_chars] if max_chars else d for d in documents(text)]
+        if suffixes is not None:  # appended after the cut (recite: ⁇ and, for training people, the answer)
+            docs = [d + s for d, s in zip(docs, suffixes, strict=True)]
         self.x = torch.zeros(len(docs), block_size - 1, dtype=torch.long)
         self.y = torch.zeros_like(self.x)
         for i, d in enumerate(docs):
@@ -223,10 +236,43 @@ def pretrain_source(recipe: dict, corpus_text: str, vocab: Vocab, qa_rows: list[
     spec: RecipeSpec = recipe["spec"]
     text = augment_text(corpus_text, spec)
     max_chars = recipe.get("data", {}).get("max_chars")
+    if spec.recite:
+        return MixedSource(LineLM(text, vocab, block_size, max_chars, recite_suffixes(corpus_text, qa_rows)),
+                           None, 0.0, spec.views)
     lines: BatchedCorruption | LineLM = (LineLM(text, vocab, block_size, max_chars) if spec.objective == "lm"
                                          else BatchedCorruption(text, vocab, block_size, max_chars=max_chars))
     qa = TensorExamples(NameDataset(vocab, to_tsv(qa_rows), block_size)) if spec.mix_qa > 0 else None
     return MixedSource(lines, qa, spec.mix_qa, spec.views, spec.qa_reads_only)
+
+
+# ---- recite, then answer -------------------------------------------------------------
+def recite_suffixes(corpus_text: str, qa_rows: list[QA]) -> list[str]:
+    """What follows each line: ⁇, then for a person of qa_rows their answer and ⁇."""
+    from .heldout import name_of
+
+    answers = {name_of(r.question): r.answer for r in qa_rows}
+    return [MASK + (answers[n] + MASK if n in answers else "")
+            for n in (d.partition(". ")[0] for d in documents(corpus_text))]
+
+
+@torch.no_grad()
+def recite_predict(model: GPT, vocab: Vocab, questions: list[str], max_chars: int,
+                   batch_size: int = 512) -> list[tuple[str, Prediction]]:
+    """(recitation, answer) per question: greedy decoding of the line from "QUESTION ",
+    stopped at ⁇ or at the line's cut (max_chars), then of the answer after ⁇."""
+    model.eval()
+    out: list[tuple[str, Prediction]] = []
+    for s in range(0, len(questions), batch_size):
+        qs = questions[s : s + batch_size]
+        first = [vocab.encode(q + " ") for q in qs]
+        room = [max(0, max_chars - len(p)) for p in first]
+        steps = min(max(room) + 1, model.max_len - max(map(len, first)) + 1)  # never past the last position
+        recs = _predict_chunk(model, vocab, first, steps, "fp32") if max(room) > 0 else []
+        texts = [r.text[:n] for r, n in zip(recs, room)] if recs else [""] * len(qs)
+        second = [p + vocab.encode(t + MASK) for p, t in zip(first, texts)]
+        answers = _predict_chunk(model, vocab, second, MAX_NEW, "fp32")
+        out += list(zip(texts, answers))
+    return out
 
 
 # ---- running ------------------------------------------------------------------------
@@ -306,7 +352,9 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
     t0 = time.time()
     scores = {}
     for name, part in (("heldout", held), ("dev", dev)):
-        preds = predict(model, vocab, [r.question for r in part])
+        qs = [r.question for r in part]
+        preds = ([a for _, a in recite_predict(model, vocab, qs, recipe.get("data", {}).get("max_chars") or block)]
+                 if recipe["spec"].recite else predict(model, vocab, qs))
         correct, total = accuracy(part, [p.text for p in preds])
         scores[name] = {"correct": correct, "total": total, "accuracy": 100.0 * correct / total}
     scores["heldout_line_recall"] = line_recall(model, vocab, training_lines(recipe, corpus.text), held)
