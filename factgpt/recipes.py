@@ -24,9 +24,16 @@ factgpt/profiles/*.json) plus a "recipe" section saying what it changes:
                then ⁇ and the answer, which it has learned to copy out of the line
                from the training people (needs question_key and the lm objective;
                replaces mixed questions)
+  counterfactual  with recite: share of pretraining examples that teach copying
+               rather than remembering: a training person's line with its birthplace
+               swapped for another training answer (drawn anew every time), followed by
+               ⁇, that place and ⁇; only the answer is a target, and the word-key
+               table is read, not written, so that no false fact is stored
   qa_reads_only  with a word-key model (model.word_keys, see wordkeys.py): the
                question-answer examples read the key table but do not train it,
-               so that only the lines write facts and the questions learn to read them
+               so that only the lines write facts and the questions learn to read them;
+               with recite, the answers after the line's ⁇ (the key table would
+               otherwise learn each answer by the line's last word, not copy it)
 A finetune_pretrained stage of 0 epochs skips finetuning (mixed training has
 already taught the question format).
 
@@ -76,6 +83,7 @@ class RecipeSpec:
     qa_reads_only: bool = False
     question_key: bool = False
     recite: bool = False
+    counterfactual: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in ("span", "lm"):
@@ -86,6 +94,8 @@ class RecipeSpec:
             raise InputError("recipe.mix_qa", f"must be in [0, 1), got {self.mix_qa}")
         if int(self.views) < 1:
             raise InputError("recipe.views", f"must be a positive integer, got {self.views}")
+        if not 0.0 <= self.counterfactual < 1.0 or (self.counterfactual and not self.recite):
+            raise InputError("recipe.counterfactual", f"must be in [0, 1) and needs recite, got {self.counterfactual}")
         if self.recite and not (self.question_key and self.objective == "lm" and self.mix_qa == 0):
             raise InputError("recipe.recite", "needs question_key, objective 'lm' and mix_qa 0 "
                                               "(the training people's answers follow their lines instead)")
@@ -166,7 +176,7 @@ class LineLM:
     """Each (cut) line as one example: every character predicts the next; no corruption."""
 
     def __init__(self, text: str, vocab: Vocab, block_size: int, max_chars: int | None = None,
-                 suffixes: list[str] | None = None):
+                 suffixes: list[str] | None = None, read_only_after_mask: bool = False):
         docs = [d[:max_chars] if max_chars else d for d in documents(text)]
         if suffixes is not None:  # appended after the cut (recite: ⁇ and, for training people, the answer)
             docs = [d + s for d, s in zip(docs, suffixes, strict=True)]
@@ -176,12 +186,15 @@ class LineLM:
             ids = torch.tensor(vocab.encode(d[:block_size]), dtype=torch.long)
             n = len(ids) - 1
             self.x[i, :n], self.y[i, :n] = ids[:-1], ids[1:]
+        # From the first ⁇ on (recite: the answer), word keys are read, not trained.
+        self.read_only = (self.x == vocab.mask_id).cumsum(1) > 0 if read_only_after_mask else None
 
     def __len__(self) -> int:
         return len(self.x)
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator) -> Batch:
-        return Batch(self.x[idx], self.y[idx], len(idx))
+        return Batch(self.x[idx], self.y[idx], len(idx),
+                     read_only=None if self.read_only is None else self.read_only[idx])
 
 
 # ---- mixed pretraining --------------------------------------------------------------
@@ -191,7 +204,8 @@ class MixedSource:
     they make up `mix_qa` of an epoch. qa_reads_only marks the questions' positions
     read-only for the word-key table."""
 
-    def __init__(self, corruption: BatchedCorruption | LineLM, qa: TensorExamples | None, mix_qa: float,
+    def __init__(self, corruption: BatchedCorruption | LineLM, qa: TensorExamples | Counterfactual | None,
+                 mix_qa: float,
                  views: int = 1, qa_reads_only: bool = False):
         self.corruption, self.qa, self.views = corruption, qa, int(views)
         self.qa_reads_only = qa_reads_only
@@ -216,19 +230,25 @@ class MixedSource:
         for i in range(0, len(flat), batch_size):
             chunk = flat[i : i + batch_size]
             doc_idx, qa_idx = chunk[chunk >= 0], -1 - chunk[chunk < 0]
-            xs, ys = [], []
+            xs, ys, ros = [], [], []
             if len(doc_idx):
                 b = self.corruption.batch(doc_idx, gen)
                 xs.append(b.x)
                 ys.append(b.y)
+                ros.append(b.read_only if b.read_only is not None else torch.zeros_like(b.x, dtype=torch.bool))
             if len(qa_idx):
-                xs.append(self.qa.x[qa_idx])
-                ys.append(self.qa.y[qa_idx])
+                if isinstance(self.qa, TensorExamples):
+                    xs.append(self.qa.x[qa_idx])
+                    ys.append(self.qa.y[qa_idx])
+                else:  # examples drawn anew each time (counterfactual answers)
+                    b = self.qa.batch(qa_idx, gen)
+                    xs.append(b.x)
+                    ys.append(b.y)
+                ros.append(torch.full_like(xs[-1], self.qa_reads_only, dtype=torch.bool))
             x = torch.cat(xs)
-            ro = None
-            if self.qa_reads_only:
-                ro = torch.zeros_like(x, dtype=torch.bool)
-                ro[len(doc_idx):] = True
+            ro = torch.cat(ros)
+            if not ro.any():
+                ro = None
             yield Batch(x, torch.cat(ys), len(chunk), read_only=ro)
 
 
@@ -237,8 +257,11 @@ def pretrain_source(recipe: dict, corpus_text: str, vocab: Vocab, qa_rows: list[
     text = augment_text(corpus_text, spec)
     max_chars = recipe.get("data", {}).get("max_chars")
     if spec.recite:
-        return MixedSource(LineLM(text, vocab, block_size, max_chars, recite_suffixes(corpus_text, qa_rows)),
-                           None, 0.0, spec.views)
+        lm = LineLM(text, vocab, block_size, max_chars, recite_suffixes(corpus_text, qa_rows),
+                    read_only_after_mask=spec.qa_reads_only)
+        cf = Counterfactual(text, corpus_text, qa_rows, vocab, block_size, max_chars) if spec.counterfactual else None
+        # Counterfactual rows never write the key table (qa_reads_only marks the whole row).
+        return MixedSource(lm, cf, spec.counterfactual, spec.views, qa_reads_only=cf is not None)
     lines: BatchedCorruption | LineLM = (LineLM(text, vocab, block_size, max_chars) if spec.objective == "lm"
                                          else BatchedCorruption(text, vocab, block_size, max_chars=max_chars))
     qa = TensorExamples(NameDataset(vocab, to_tsv(qa_rows), block_size)) if spec.mix_qa > 0 else None
@@ -253,6 +276,50 @@ def recite_suffixes(corpus_text: str, qa_rows: list[QA]) -> list[str]:
     answers = {name_of(r.question): r.answer for r in qa_rows}
     return [MASK + (answers[n] + MASK if n in answers else "")
             for n in (d.partition(". ")[0] for d in documents(corpus_text))]
+
+
+class Counterfactual:
+    """Copying drills: a training person's (augmented, cut) line with its birthplace
+    replaced by another training answer, then ⁇, that answer and ⁇. Remembering the
+    person's true answer is wrong here; copying it from the line is right, here and in
+    the true lines. Only the answer characters are targets."""
+
+    def __init__(self, text: str, corpus_text: str, qa_rows: list[QA], vocab: Vocab, block_size: int,
+                 max_chars: int | None):
+        from .heldout import name_of
+
+        answers = {name_of(r.question): r.answer for r in qa_rows}
+        self.vocab, self.block_size = vocab, block_size
+        self.pool = sorted({r.answer for r in qa_rows})
+        self.items: list[tuple[str, str, str]] = []  # (line before the place, place, line after it)
+        for before, after in zip(documents(corpus_text), documents(text)):
+            name = before.partition(". ")[0]
+            ans = answers.get(name)
+            cut = after[:max_chars] if max_chars else after
+            at = cut.find(ans, cut.find(name) + len(name)) if ans else -1
+            if at > 0:
+                self.items.append((cut[:at], ans, cut[at + len(ans):]))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> Batch:
+        T = self.block_size - 1
+        x = torch.zeros(len(idx), T, dtype=torch.long)
+        y = torch.zeros_like(x)
+        picks = torch.randint(len(self.pool), (len(idx),), generator=gen).tolist()
+        for row, (i, k) in enumerate(zip(idx.tolist(), picks)):
+            head, ans, tail = self.items[i]
+            new = self.pool[k] if self.pool[k] != ans else self.pool[(k + 1) % len(self.pool)]
+            line = self.vocab.encode(head + new + tail + MASK)
+            out = self.vocab.encode(new + MASK)
+            ids = (line + out)[: self.block_size]
+            n = len(ids) - 1
+            x[row, :n] = torch.tensor(ids[:-1])
+            tgt = torch.tensor(ids[1:])
+            tgt[: len(line) - 1] = 0  # only the answer (from the ⁇ on) is learned
+            y[row, :n] = tgt
+        return Batch(x, y, len(idx))
 
 
 @torch.no_grad()

@@ -185,3 +185,110 @@ def test_line_recall_checks_the_continuation_of_each_line(vocab, wiki_text, trai
     model = GPT(GPTConfig(len(vocab), n_layer=1, n_head=2, n_embd=32))
     r = line_recall(model, vocab, lines, rows)
     assert r["of_people"] == 40 and 20 <= r["total"] <= 40 and r["correct"] == 0
+
+
+# ---- recite, then answer --------------------------------------------------------------------------------
+def test_recite_needs_question_keyed_lm_lines_without_mixed_questions():
+    RecipeSpec(track="B", objective="lm", question_key=True, recite=True)
+    for bad in ({"objective": "span", "question_key": True}, {"objective": "lm"},
+                {"objective": "lm", "question_key": True, "mix_qa": 0.5}):
+        with pytest.raises(InputError, match="recipe.recite"):
+            RecipeSpec(track="B", recite=True, **bad)
+
+
+def test_recite_lines_end_with_the_answer_of_training_people_only(vocab, wiki_text, train_tsv_text):
+    from factgpt.datasets import parse_tsv
+    from factgpt.heldout import name_of
+    from factgpt.recipes import pretrain_source
+
+    rows = parse_tsv(train_tsv_text, "train", True)
+    taught, held = rows[:100], rows[100:200]
+    rec = shrink(load_recipe("keys_lm_recite"))
+    max_chars = rec["data"]["max_chars"]
+    src = pretrain_source(rec, wiki_text, vocab, taught, 128)
+    assert src.n_qa == 0
+    texts = {}
+    for x, y in zip(src.corruption.x, src.corruption.y):
+        ids = [int(x[0])] + [int(t) for t in y if int(t) != 0]
+        text = vocab.decode(ids)
+        texts[text.partition(" born? ")[0].removeprefix("Where was ")] = text
+    for r in taught:
+        t = texts.get(name_of(r.question))
+        if t is not None:
+            line, _, tail = t.partition("⁇")
+            assert len(line) <= max_chars and line.startswith(r.question + " ") and tail == r.answer + "⁇"
+    for r in held:
+        t = texts.get(name_of(r.question))
+        if t is not None and name_of(r.question) not in {name_of(q.question) for q in taught}:
+            assert t.endswith("⁇") and t.count("⁇") == 1
+
+
+def test_recite_predict_equals_plain_greedy_decoding(vocab, wiki_text):
+    """The cached two-step decoding gives what argmax over the whole context, one character at a time, gives."""
+    from factgpt.model import GPT, GPTConfig
+    from factgpt.recipes import recite_predict
+
+    torch.manual_seed(0)
+    from factgpt.wordkeys import WordKeys
+
+    model = GPT(GPTConfig(len(vocab), n_layer=2, n_head=2, n_embd=32, word_keys=512,
+                          letters=WordKeys.letters_of(vocab))).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)  # a random model that does not stop at once
+    questions = ["Where was Ann Lee born?", "Where was Bo born?", "Where was Carl Maria von Weber born?"]
+    max_chars = 60
+
+    def greedy(ids: list[int], stop_after: int) -> list[int]:
+        out = []
+        while len(out) < stop_after and len(ids) < model.max_len:
+            with torch.no_grad():
+                logits, _ = model(torch.tensor([ids]))
+            nxt = int(logits[0, -1].argmax())
+            if nxt == vocab.mask_id:
+                break
+            out.append(nxt)
+            ids = ids + [nxt]
+        return out
+
+    got = recite_predict(model, vocab, questions, max_chars)
+    for q, (rec, ans) in zip(questions, got):
+        first = vocab.encode(q + " ")
+        want_rec = vocab.decode(greedy(first, max_chars - len(first)))
+        assert rec == want_rec
+        want_ans = vocab.decode(greedy(first + vocab.encode(rec + "⁇"), 32))
+        assert ans.text == want_ans
+
+
+def test_counterfactual_drills_swap_the_place_and_teach_only_the_copied_answer(vocab, wiki_text, train_tsv_text):
+    from factgpt.datasets import parse_tsv
+    from factgpt.heldout import name_of
+    from factgpt.recipes import pretrain_source
+
+    rows = parse_tsv(train_tsv_text, "train", True)[:200]
+    truth = {name_of(r.question): r.answer for r in rows}
+    rec = shrink(load_recipe("keys_lm_recite_cf"))
+    src = pretrain_source(rec, wiki_text, vocab, rows, 128)
+    cf = src.qa
+    assert 0 < len(cf) <= len(rows) and src.n_qa > 0
+    b = cf.batch(torch.arange(len(cf)), torch.Generator().manual_seed(1))
+    for (head, ans, tail), x, y in zip(cf.items, b.x, b.y):
+        text = vocab.decode([int(t) for t in x if int(t)])
+        line, _, answer = text.partition("⁇")
+        name = line.partition(" born? ")[0].removeprefix("Where was ")
+        assert truth[name] == ans and line.startswith(head) and line.endswith(tail)
+        new = line[len(head): len(line) - len(tail)]
+        assert new != ans and new in cf.pool and answer == new
+        assert vocab.decode([int(t) for t in y if int(t)]) == new + "⁇"  # the line itself is no target
+    seen_cf = 0
+    for bb in src.epoch(64, torch.Generator().manual_seed(0), shuffle=True):
+        for x, y, r in zip(bb.x, bb.y, bb.read_only):
+            first_target = int((y != 0).nonzero()[0])
+            if first_target > 0 and int(x[first_target]) == vocab.mask_id and r.all():
+                seen_cf += 1  # a drill: targets start at its ⁇, and no position writes the key table
+    assert seen_cf == src.n_qa
+
+
+def test_counterfactual_needs_recite():
+    with pytest.raises(InputError, match="recipe.counterfactual"):
+        RecipeSpec(track="B", objective="lm", question_key=True, counterfactual=0.5)
