@@ -252,6 +252,7 @@ def test_recite_predict_equals_plain_greedy_decoding(vocab, wiki_text):
         return out
 
     got = recite_predict(model, vocab, questions, max_chars)
+    assert any(rec for rec, _ in got) and any(a.text for _, a in got)  # both steps decode something here
     for q, (rec, ans) in zip(questions, got):
         first = vocab.encode(q + " ")
         want_rec = vocab.decode(greedy(first, max_chars - len(first)))
