@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# On a machine with one CUDA GPU: the benchmark, the bf16-against-fp32 check,
-# then the course-scale study (3 seeds, both variants), everything written
-# under the folder given.
+# On a machine with one CUDA GPU: which arithmetic trains like fp32, a profile of
+# one step, the benchmark (plain and compiled), then the course-scale study
+# (3 seeds, both variants), everything written under the folder given.
 #   bash bench/gpu.sh OUT_DIR            # GPU_MINUTES=25 by default
-#   GPU_MINUTES=8 bash bench/gpu.sh OUT  # a shorter lease: stages stop in time
-# The benchmark runs alone so that its timings are clean; afterwards the
-# seeds run as one process each, side by side (a model this small leaves an
-# H100 mostly idle between kernel launches), and `factgpt merge` joins them
-# into OUT_DIR/course. A stage cut short by the budget keeps the rows it
-# finished (results.json then says "partial": true).
+#   GPU_MINUTES=9 bash bench/gpu.sh OUT  # a shorter lease: stages stop in time
+#   SKIP_RUNS="vanilla:0" bash bench/gpu.sh OUT   # study runs already measured
+# 1. bench/precision_check.py: bf16 and tf32 against fp32, 500 steps, 2 seeds.
+#    The rest runs in tf32 if its loss curve stayed inside fp32's spread, else fp32.
+# 2. bench/profile_step.py: where a step's time goes (GPU busy time vs wall time).
+# 3. factgpt bench, then factgpt bench --compile.
+# 4. The study, one (variant, seed) per process, one after the other (side by side
+#    they were measured to share the GPU no faster), until the budget ends; each
+#    run writes its rows as it goes and `factgpt merge` joins them in OUT_DIR/course.
 # Commit OUT_DIR's contents under results/ saying which machine produced them.
 set -uo pipefail
 out=${1:?usage: bash bench/gpu.sh OUT_DIR}
@@ -23,22 +26,34 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fg="python -m factgpt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" 2>/dev/null || true
 {
-  echo "== bench (alone on the GPU)"
-  timeout $(( budget * 3 / 10 )) $fg bench --device cuda --steps 300 --finetune_steps 40 --eval_reference 50 \
-    --out "$out/bench" || echo "bench failed or ran out of time"
+  echo "== $(date -u +%T) precision: bf16 and tf32 against fp32 (500 steps, seeds 0 1)"
+  timeout $(( budget / 8 )) python bench/precision_check.py --device cuda --steps 500 --seeds 0 1 \
+    --compare bf16 tf32 --out "$out/bench" || echo "precision check failed or ran out of time"
+  prec=$(python -c "import json,sys; d=json.load(open(sys.argv[1])); print('tf32' if d['within_fp32_spread'].get('tf32') else 'fp32')" \
+    "$out/bench/precision-"*.json 2>/dev/null || echo fp32)
+  echo "== $(date -u +%T) precision for the rest: $prec"
 
-  echo "== bf16 against fp32 (500 steps) and the course study, one process per seed, side by side"
-  stop=$(( $(left) - 45 ))
-  timeout "$stop" python bench/precision_check.py --device cuda --steps 500 --seeds 0 1 --out "$out/bench" \
-    > "$out/precision.log" 2>&1 &
+  echo "== $(date -u +%T) profile of one fast step ($prec)"
+  timeout 60 python bench/profile_step.py --device cuda --precision "$prec" --out "$out/bench" | head -n 14
+
+  echo "== $(date -u +%T) bench ($prec), then with torch.compile"
+  timeout $(( budget / 8 )) $fg bench --device cuda --precision "$prec" --steps 300 --finetune_steps 40 \
+    --eval_reference 50 --out "$out/bench" || echo "bench failed or ran out of time"
+  timeout $(( budget / 8 )) $fg bench --device cuda --precision "$prec" --compile --steps 300 --finetune_steps 40 \
+    --eval_reference 50 --out "$out/bench" || echo "compiled bench failed or ran out of time"
+
+  echo "== $(date -u +%T) the course study ($prec), one run at a time"
   for s in 0 1 2; do
-    timeout "$stop" $fg reproduce --profile course --device cuda --seeds "$s" --variants vanilla synthesizer \
-      --out "$out/seed-runs/$s" --quiet --yes > "$out/course-seed$s.log" 2>&1 &
+    for v in vanilla synthesizer; do
+      case " ${SKIP_RUNS:-} " in *" $v:$s "*) continue ;; esac
+      [ "$(left)" -gt 60 ] || { echo "budget spent: $v seed $s not run"; continue; }
+      echo "-- $(date -u +%T) $v seed $s ($(left) s left)"
+      timeout $(( $(left) - 30 )) $fg reproduce --profile course --device cuda --precision "$prec" --seeds "$s" \
+        --variants "$v" --out "$out/runs/$v-$s" --quiet --yes > "$out/course-$v-$s.log" 2>&1
+      grep -E "pretrain|finetune|: [0-9]+/500" "$out/course-$v-$s.log" | tail -n 4
+    done
   done
-  wait
-  tail -n 5 "$out/precision.log"
-  for s in 0 1 2; do echo "-- seed $s"; cat "$out/course-seed$s.log"; done
 
-  echo "== merge the seeds"
-  $fg merge "$out"/seed-runs/*/course/results.json --out "$out/course" || echo "nothing to merge"
+  echo "== $(date -u +%T) merge the runs"
+  $fg merge "$out"/runs/*/course/results.json --out "$out/course" || echo "nothing to merge"
 } 2>&1 | tee "$out/gpu.log"

@@ -1,14 +1,15 @@
-"""Does bf16 autocast train the course model like fp32? Loss curves of both, several seeds.
+"""Do bf16 autocast or tf32 train the course model like fp32? Loss curves, several seeds.
 
 Course pretraining settings (lr 6e-3, batch 128, the course schedule) for
---steps steps in fp32 and in bf16 autocast, from the same initialisations.
+--steps steps in fp32 and in each precision of --compare (bf16 autocast; tf32,
+CUDA only: fp32 tensors, tensor-core products), from the same initialisations.
 Besides the loss it records, every --every steps, what could make bf16
 diverge: the gradient norm before clipping, the largest |logit|, and the
 largest pre-softmax attention score of the last layer. Writes
-<out>/precision-<device>.json with a verdict: the bf16 loss curve must stay
-within the fp32 seeds' spread.
+<out>/precision-<device>.json with a verdict per precision: its loss curve
+must stay within the fp32 seeds' spread (every 25-step window).
 
-    python bench/precision_check.py --device cuda --steps 500 --seeds 0 1
+    python bench/precision_check.py --device cuda --steps 500 --seeds 0 1 --compare bf16 tf32
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -44,6 +46,7 @@ def run(precision: str, seed: int, steps: int, every: int, device: torch.device)
     last_scores: list[float] = []
     attn = tr.model.blocks[-1].attn
     hook = attn.query.register_forward_hook(lambda m, i, o: last_scores.append(float(o.detach().abs().max())))
+    t0 = time.perf_counter()
     for step in range(1, steps + 1):
         batch = next(it)
         tr.step(batch)
@@ -57,7 +60,7 @@ def run(precision: str, seed: int, steps: int, every: int, device: torch.device)
                            "max_abs_query_last_layer": last_scores[-1] if last_scores else None})
     hook.remove()
     tr.flush()
-    return {"precision": tr.precision, "seed": seed, "losses": [h["loss"] for h in tr.progress.history],
+    return {"precision": tr.precision, "seed": seed, "seconds": time.perf_counter() - t0, "losses": [h["loss"] for h in tr.progress.history],
             "probes": probes}
 
 
@@ -67,6 +70,7 @@ def _forever(tr: Trainer):
 
 
 def window_means(v: list[float], k: int = 25) -> list[float]:
+    k = min(k, len(v))  # a very short run (a smoke test) is one window
     return [statistics.fmean(v[i : i + k]) for i in range(0, len(v) - k + 1, k)]
 
 
@@ -77,26 +81,33 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--compare", nargs="+", default=["bf16"], choices=["bf16", "tf32"])
     a = ap.parse_args()
     device = resolve_device(a.device)
-    runs = [run(p, s, a.steps, a.every, device) for s in a.seeds for p in ("fp32", "bf16")]
+    precisions = ["fp32", *a.compare]
+    runs = [run(p, s, a.steps, a.every, device) for s in a.seeds for p in precisions]
     fp = [window_means(r["losses"]) for r in runs if r["precision"] == "fp32"]
-    bf = [window_means(r["losses"]) for r in runs if r["precision"] == "bf16"]
-    inside = []
-    for w in range(len(fp[0])):
-        lo, hi = min(c[w] for c in fp), max(c[w] for c in fp)
-        spread = max(hi - lo, 0.02)
-        inside.append(all(lo - spread <= c[w] <= hi + spread for c in bf))
+    verdict, windows = {}, {}
+    for cand in a.compare:
+        other = [window_means(r["losses"]) for r in runs if r["precision"] == cand]
+        inside = []
+        for w in range(len(fp[0])):
+            lo, hi = min(c[w] for c in fp), max(c[w] for c in fp)
+            spread = max(hi - lo, 0.02)
+            inside.append(all(lo - spread <= c[w] <= hi + spread for c in other))
+        verdict[cand], windows[cand] = all(inside), f"{sum(inside)}/{len(inside)}"
     res = {"command": "python " + " ".join(sys.argv), "device": device_name(device), "torch": torch.__version__,
            "commit": git_commit(), "steps": a.steps, "seeds": a.seeds,
-           "bf16_within_fp32_spread": all(inside), "windows_inside": f"{sum(inside)}/{len(inside)}",
+           "within_fp32_spread": verdict, "windows_inside": windows,
            "final_window_loss": {p: [window_means(r["losses"])[-1] for r in runs if r["precision"] == p]
-                                 for p in ("fp32", "bf16")},
+                                 for p in precisions},
+           "seconds": {p: sum(r["seconds"] for r in runs if r["precision"] == p) for p in precisions},
            "runs": runs}
     Path(a.out).mkdir(parents=True, exist_ok=True)
     path = Path(a.out) / f"precision-{device_slug(device)}.json"
     write_text_atomic(path, json.dumps(res, indent=1) + "\n")
-    print(json.dumps({k: res[k] for k in ("bf16_within_fp32_spread", "windows_inside", "final_window_loss")}, indent=1))
+    print(json.dumps({k: res[k] for k in ("within_fp32_spread", "windows_inside", "final_window_loss", "seconds")},
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from .datasets import CharCorruptionDataset, NameDataset, parse_tsv
 from .evaluate import predict, predict_plain
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, GPTConfig
-from .precision import resolve, resolve_device
+from .precision import matmul_precision, resolve, resolve_device
 from .study import device_name, git_commit
 from .train import Trainer, TrainConfig
 from .vocab import Vocab
@@ -67,8 +67,9 @@ def flops_per_token(model: GPT, mean_len: float) -> float:
     return 6 * n + 6 * c.n_layer * c.n_embd * mean_len
 
 
-def time_training(model: GPT, source, cfg: TrainConfig, device: torch.device, steps: int, warmup: int = 2) -> dict:
-    tr = Trainer(model, source, cfg, device)
+def time_training(model: GPT, source, cfg: TrainConfig, device: torch.device, steps: int, warmup: int = 2,
+                  compile: bool = False) -> dict:
+    tr = Trainer(model, source, cfg, device, compile=compile)
     it = _forever(source, cfg, tr.gen)
     for _ in range(warmup):
         tr.step(next(it))
@@ -97,8 +98,12 @@ def _forever(source, cfg: TrainConfig, gen: torch.Generator):
 def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 20, eval_reference: int = 100,
               out: str | Path = "results/bench", precision: str = "auto", seed: int = 0,
               model_path: str | None = None, model_overrides: dict | None = None,
-              command: str | None = None) -> dict:
-    """Time both paths; model_overrides shrinks the model (tests only: the figures are for the course model)."""
+              command: str | None = None, compile: bool = False) -> dict:
+    """Time both paths; model_overrides shrinks the model (tests only: the figures are for the course model).
+
+    compile=True compiles the fast path's model (torch.compile; its compilation happens in
+    the untimed warm-up steps) and writes <device>-compile.json beside the plain figures.
+    """
     device = resolve_device(device_arg)
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
@@ -115,10 +120,13 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     peak = {"fp32": matmul_peak(device, torch.float32)}
     if resolve(precision, device) == "bf16":
         peak["bf16"] = matmul_peak(device, torch.bfloat16)
+    if resolve(precision, device) == "tf32":
+        with matmul_precision("tf32", device):
+            peak["tf32"] = matmul_peak(device, torch.float32)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     res: dict = {"device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
                  "command": command or "factgpt " + " ".join(sys.argv[1:]), "python": platform.python_version(),
-                 "matmul_peak_flops": peak, "paths": {}}
+                 "matmul_peak_flops": peak, "compile_fast_path": compile, "paths": {}}
     dev_rows = parse_tsv(read_text(bundled_path("birth_dev.tsv")), "birth_dev.tsv", True)
     questions = [r.question for r in dev_rows]
     for name, opts in paths.items():
@@ -127,8 +135,9 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         model = GPT(GPTConfig(len(vocab), **(model_overrides or {})))
         src = (DatasetSource(CharCorruptionDataset(text, 128, vocab, seed=seed)) if name == "reference"
                else BatchedCorruption(text, vocab, 128))
+        fast_compile = compile and name == "fast"
         pre = time_training(model, src, TrainConfig(batch_size=128, learning_rate=6e-3, **common, **opts),
-                            device, steps)
+                            device, steps, warmup=5 if fast_compile else 2, compile=fast_compile)
         fpt = flops_per_token(model, pre["mean_example_len"] / 2 + 1)
         pre["flops_per_real_token"] = fpt
         pre["mfu"] = pre["real_tokens_per_s"] * fpt / peak.get(pre["precision"], peak["fp32"])
@@ -139,7 +148,8 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         torch.manual_seed(seed)
         fsrc = DatasetSource(ft_ds) if name == "reference" else TensorExamples(ft_ds)
         ft = time_training(GPT(GPTConfig(len(vocab), **(model_overrides or {}))), fsrc, TrainConfig(batch_size=256, learning_rate=6e-4,
-                                                                         **common, **opts), device, finetune_steps)
+                                                                         **common, **opts), device, finetune_steps,
+                           warmup=5 if fast_compile else 2, compile=fast_compile)
         ft["course_finetune_s"] = ft["ms_per_step"] / 1000 * course_ft_steps
         ft["course_finetune_label"] = (f"extrapolated from {finetune_steps} steps to {course_ft_steps}"
                                        if finetune_steps < course_ft_steps else "measured")
@@ -173,7 +183,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    slug = device_slug(device)
+    slug = device_slug(device) + ("-compile" if compile else "")
     write_text_atomic(out / f"{slug}.json", json.dumps(res, indent=2) + "\n")
     write_text_atomic(out / f"{slug}.md", bench_table(res))
     print(bench_table(res))
@@ -198,7 +208,8 @@ def bench_table(res: dict) -> str:
         "",
         "| figure | reference | fast | fast / reference |",
         "|---|---|---|---|",
-        row("precision", r["pretrain"]["precision"], f["pretrain"]["precision"]),
+        row("precision", r["pretrain"]["precision"], f["pretrain"]["precision"]
+            + (" · torch.compile" if res.get("compile_fast_path") else "")),
         row("pretraining ms/step (batch 128)", f"{r['pretrain']['ms_per_step']:.0f}", f"{f['pretrain']['ms_per_step']:.0f}",
             f"{r['pretrain']['ms_per_step'] / f['pretrain']['ms_per_step']:.2f}×"),
         row("pretraining real tokens/s", f"{r['pretrain']['real_tokens_per_s']:,.0f}",

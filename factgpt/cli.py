@@ -57,7 +57,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto: fp32 until bf16 is shown to train the same (bench/precision_check.py)")
+                   help="auto: fp32 until bf16 or tf32 (CUDA) is shown to train the same (bench/precision_check.py)")
 
 
 def add_corpus(p: argparse.ArgumentParser) -> None:
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reading_params_path", default=None, help="model to decode with (default: shipped, else the benchmark's own)")
     p.add_argument("--out", default="results/bench")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the fast path (written to <device>-compile.json)")
 
     p = sub.add_parser("schedule", help="plot the learning rate of a profile's stage, step by step")
     p.add_argument("--profile", default="course")
@@ -421,7 +423,7 @@ def cmd_bench(args) -> int:
 
     model = args.reading_params_path or (str(shipped_model()) if shipped_model() else None)
     run_bench(args.device, args.steps, args.finetune_steps, args.eval_reference, args.out, args.precision,
-              args.seed, model, command="factgpt " + " ".join(args.argv))
+              args.seed, model, command="factgpt " + " ".join(args.argv), compile=args.compile)
     return 0
 
 

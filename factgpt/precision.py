@@ -1,4 +1,4 @@
-"""Choosing the arithmetic: fp32 unless bf16 has been shown to train the same.
+"""Choosing the arithmetic: fp32 unless a cheaper one has been shown to train the same.
 
 bf16 autocast of this model at the course learning rate has been seen to
 diverge where fp32 trained normally, so `auto` means fp32 until a ≥500-step
@@ -7,6 +7,11 @@ seed-to-seed spread on that kind of device; `--precision bf16` is there to
 try it. On CPUs without native bf16 instructions (AVX-512 BF16 or AMX) bf16
 would not pay anyway: PyTorch's bf16 matrix products there were measured
 10-100x slower than fp32.
+
+tf32 (CUDA only) keeps every tensor in fp32 but lets the GPU's tensor cores
+do the matrix products with a 10-bit mantissa (fp32 accumulation): without it
+an H100/H200 multiplies fp32 matrices at a tenth of its tensor-core rate. It
+is held to the same test as bf16 before `auto` may pick it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "tf32")
 
 
 @functools.lru_cache(maxsize=1)
@@ -32,6 +37,10 @@ def cpu_has_native_bf16() -> bool:
 def resolve(precision: str, device: torch.device) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
+    if precision == "tf32" and device.type != "cuda":
+        from .errors import InputError
+
+        raise InputError("--precision", "tf32 is a CUDA precision (tensor-core fp32 products); use fp32 on a CPU")
     if precision != "auto":
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
             import warnings
@@ -41,11 +50,25 @@ def resolve(precision: str, device: torch.device) -> str:
     return "fp32"  # bf16 is not yet shown to match fp32 on any device (see the module docstring)
 
 
+@contextlib.contextmanager
+def matmul_precision(precision: str, device: torch.device):
+    """fp32 matrix products on tensor cores (TF32) inside, for tf32 on CUDA; the setting is restored after."""
+    if precision != "tf32" or device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def autocast(precision: str, device: torch.device):
-    """The context a forward pass runs in: bf16 autocast, or nothing for fp32."""
+    """The context a forward pass runs in: bf16 autocast, TF32 products, or nothing for fp32."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return matmul_precision(precision, device)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -251,9 +251,11 @@ def markdown_table(results: dict) -> str:
 
 
 def merge_results(paths: list[str], out: Path) -> int:
-    """One study from runs made apart (e.g. one process per seed on one GPU).
+    """One study from runs made apart (e.g. one process per seed or variant on one GPU).
 
-    Rows' per-seed runs are concatenated and summarised again; each source's
+    Rows' per-seed runs are concatenated and summarised again (each run keeps the
+    precision it ran in); a (row, seed) in two sources must agree and is kept once
+    (the London baseline is in every run); each source's
     seed folders (predictions, loss logs) are copied beside the merged
     results.json so that the plots cover every seed.
     """
@@ -271,22 +273,28 @@ def merge_results(paths: list[str], out: Path) -> int:
     profiles = {r["profile"] for _, r in loaded}
     if len(profiles) != 1:
         raise InputError(paths[0], f"results of different profiles cannot be merged: {sorted(profiles)}")
-    seen: dict[int, Path] = {}
-    for f, res in loaded:
-        for s in res["seeds"]:
-            if s in seen:
-                raise InputError(f, f"seed {s} is also in {seen[s]}")
-            seen[s] = f
     first = loaded[0][1]
     runs: dict[str, list[dict]] = {}
-    for _, res in loaded:
+    where: dict[tuple[str, int], Path] = {}
+    for f, res in loaded:
         for row, r in res["rows"].items():
-            runs.setdefault(row, []).extend(r["runs"])
+            for run in r["runs"]:
+                key = (row, run["seed"])
+                if key in where:
+                    same = next(x for x in runs[row] if x["seed"] == run["seed"])
+                    if same.get("correct") != run.get("correct"):
+                        raise InputError(f, f"row {row!r}, seed {run['seed']} is also in {where[key]}, with another result")
+                    continue  # a row that does not depend on the run (the London baseline): keep one
+                where[key] = f
+                runs.setdefault(row, []).append({"precision": res.get("precision"), **run})
+    seen = sorted({s for _, res in loaded for s in res["seeds"]})
+    precisions = sorted({str(r.get("precision")) for _, r in loaded})
     merged = {k: v for k, v in first.items() if k not in ("rows", "seeds", "command", "commit", "partial")}
     merged.update({
         "command": [r["command"] for _, r in loaded],
         "commit": first["commit"] if len({r["commit"] for _, r in loaded}) == 1 else [r["commit"] for _, r in loaded],
-        "seeds": sorted(seen),
+        "seeds": seen,
+        "precision": precisions[0] if len(precisions) == 1 else " + ".join(precisions),
         "merged_from": [str(f) for f, _ in loaded],
         "rows": {row: summarize(sorted(r, key=lambda x: x["seed"])) for row, r in runs.items()},
     })

@@ -29,7 +29,7 @@ from .batches import Batch, pack
 from .checkpoint import load_tensors, save_tensors
 from .errors import InputError
 from .model import GPT
-from .precision import autocast, resolve
+from .precision import autocast, matmul_precision, resolve
 
 
 @dataclass
@@ -168,7 +168,8 @@ class Trainer:
             loss = loss_sum / count
             value = None if self.lazy else float(loss.detach())
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with matmul_precision(self.precision, self.device):  # the backward products in the forward's arithmetic
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_norm_clip)
         entry = {"step": p.step + 1, "epoch": p.epoch + 1, "lr": lr}
         if value is None:  # on CUDA: no host sync per step; losses are read in groups

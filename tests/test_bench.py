@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -46,3 +48,16 @@ def test_gpu_script_refuses_without_cuda(tmp_path: Path):
     script = Path(__file__).resolve().parent.parent / "bench" / "gpu.sh"
     run = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "no CUDA device" in run.stderr
+
+
+def test_profile_step_summarises_a_step(tmp_path: Path):
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, str(root / "bench" / "profile_step.py"), "--device", "cpu", "--steps", "1",
+                          "--profiled", "1", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr
+    (res_file,) = tmp_path.glob("profile-cpu-*-fp32.json")
+    res = json.loads(res_file.read_text())
+    assert res["ms_per_step"] > 0 and res["precision"] == "fp32" and not res["compile"]
+    assert any("mm" in op["name"] for op in res["top_ops"])  # matrix products are where a CPU step goes
+    assert "Self CPU" in res_file.with_suffix(".txt").read_text()

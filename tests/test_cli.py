@@ -376,13 +376,14 @@ def test_reproduce_cut_short_keeps_the_rows_it_finished(tmp_path, monkeypatch):
     assert list(results["rows"]) == ["london", "vanilla_nopretrain"]
 
 
-def _fake_results(folder: Path, profile: str, seeds: list[int], partial: bool = False) -> Path:
+def _fake_results(folder: Path, profile: str, seeds: list[int], partial: bool = False, bump: int = 0,
+                  row: str = "vanilla_pretrain", precision: str = "fp32") -> Path:
     rows = {"london": {"runs": [{"seed": s, "correct": 25, "total": 500, "accuracy": 5.0, "seconds": {}}
                                 for s in seeds]},
-            "vanilla_pretrain": {"runs": [{"seed": s, "correct": 100 + s, "total": 500, "accuracy": (100 + s) / 5,
-                                           "seconds": {"pretrain": 60.0}} for s in seeds]}}
+            row: {"runs": [{"seed": s, "correct": 100 + s + bump, "total": 500, "accuracy": (100 + s + bump) / 5,
+                            "seconds": {"pretrain": 60.0}} for s in seeds]}}
     res = {"profile": profile, "description": "", "command": f"factgpt reproduce --seeds {seeds}",
-           "device": "NVIDIA H200", "precision": "fp32", "torch": "2.x", "commit": "abc", "seeds": seeds,
+           "device": "NVIDIA H200", "precision": precision, "torch": "2.x", "commit": "abc", "seeds": seeds,
            "reference": {"london": 5.0, "vanilla_pretrain": 26.6}, "rows": rows}
     if partial:
         res["partial"] = True
@@ -414,10 +415,23 @@ def test_merge_joins_seeds_run_apart(tmp_path):
     assert table in out and "Partial" in table and "20.2% ± 0.2" in table
 
 
+def test_merge_joins_variants_run_apart(tmp_path):
+    a = _fake_results(tmp_path / "a", "course", [1])
+    b = _fake_results(tmp_path / "b", "course", [1], row="synthesizer_pretrain", precision="tf32")
+    rc, out, err = cli("merge", a, b, "--out", tmp_path / "m")
+    assert rc == 0, err
+    m = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert m["seeds"] == [1] and set(m["rows"]) == {"london", "vanilla_pretrain", "synthesizer_pretrain"}
+    assert len(m["rows"]["london"]["runs"]) == 1  # in both runs, kept once
+    assert m["precision"] == "fp32 + tf32"
+    assert m["rows"]["synthesizer_pretrain"]["runs"][0]["precision"] == "tf32"
+    assert m["rows"]["vanilla_pretrain"]["runs"][0]["precision"] == "fp32"
+
+
 @pytest.mark.parametrize("second, expect", [("course", "seed 0 is also in"), ("laptop", "different profiles")])
 def test_merge_refuses_overlapping_seeds_and_mixed_profiles(tmp_path, second, expect):
     a = _fake_results(tmp_path / "a", "course", [0])
-    b = _fake_results(tmp_path / "b", second, [0] if second == "course" else [1])
+    b = _fake_results(tmp_path / "b", second, [0] if second == "course" else [1], bump=3)
     res = cli("merge", a, b, "--out", tmp_path / "m")
     assert_one_line_error(*res, "", expect)
     assert not (tmp_path / "m").exists()
