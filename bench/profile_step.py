@@ -73,10 +73,10 @@ def main() -> None:
            "commit": git_commit(), "precision": tr.precision, "compile": a.compile, "ms_per_step": ms_per_step,
            "timed_steps": a.steps, "profiled_steps": a.profiled}
     if device.type == "cuda":
-        busy_us = sum(getattr(e, "self_device_time_total", 0) or 0 for e in ev)
-        res["gpu_busy_ms_per_step"] = busy_us / 1000 / a.profiled
-        res["kernels_per_step"] = sum(e.count for e in ev if (getattr(e, "self_device_time_total", 0) or 0) > 0
-                                      and e.device_type == torch.autograd.DeviceType.CUDA) / a.profiled
+        # kernels only: an operator's own row repeats the time of the kernels it launched
+        kernels = [e for e in ev if e.device_type == torch.autograd.DeviceType.CUDA]
+        res["gpu_busy_ms_per_step"] = sum(getattr(e, "self_device_time_total", 0) or 0 for e in kernels) / 1000 / a.profiled
+        res["kernels_per_step"] = sum(e.count for e in kernels) / a.profiled
     top = sorted(ev, key=lambda e: e.self_cpu_time_total if device.type == "cpu"
                  else (getattr(e, "self_device_time_total", 0) or 0), reverse=True)[:12]
     res["top_ops"] = [{"name": e.key, "calls_per_step": e.count / a.profiled,

@@ -226,7 +226,7 @@ def markdown_table(results: dict) -> str:
     seeds = results["seeds"]
     lines = [
         f"Profile `{results['profile']}` · {results['device']} · {results['precision']} · torch {results['torch']} · "
-        f"commit `{results['commit'][:12]}` · seeds {', '.join(map(str, seeds))}",
+        f"commit {_commits(results['commit'])} · seeds {', '.join(map(str, seeds))}",
         "",
         "| row | dev accuracy (mean ± std) | per seed | seed write-up | minutes per seed (pretrain / finetune / evaluate) |",
         "|---|---|---|---|---|",
@@ -248,6 +248,20 @@ def markdown_table(results: dict) -> str:
         lines += ["", "The smoke profile checks that the study runs; its small model and few epochs are not "
                       "expected to learn the facts, so its accuracies are not findings."]
     return "\n".join(lines) + "\n"
+
+
+def _copy_if_new(src: str, dst: str) -> None:
+    """The first source's files win, as its rows do when two sources hold the same (row, seed)."""
+    import shutil
+
+    if not Path(dst).exists():
+        shutil.copy2(src, dst)
+
+
+def _commits(commit: str | list[str]) -> str:
+    """One commit, or the distinct commits of merged runs, shortened."""
+    seen = dict.fromkeys(c[:12] for c in ([commit] if isinstance(commit, str) else commit))
+    return ", ".join(f"`{c}`" for c in seen)
 
 
 def merge_results(paths: list[str], out: Path) -> int:
@@ -305,7 +319,7 @@ def merge_results(paths: list[str], out: Path) -> int:
         for s in res["seeds"]:
             src, dst = f.parent / f"seed{s}", out / f"seed{s}"
             if src.is_dir() and src.resolve() != dst.resolve():
-                shutil.copytree(src, dst, dirs_exist_ok=True,
+                shutil.copytree(src, dst, dirs_exist_ok=True, copy_function=_copy_if_new,
                                 ignore=shutil.ignore_patterns("*.safetensors", "*.state"))
     write_text_atomic(out / "results.json", json.dumps(merged, indent=2) + "\n")
     table = markdown_table(merged)

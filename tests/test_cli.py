@@ -418,6 +418,7 @@ def test_merge_joins_seeds_run_apart(tmp_path):
 def test_merge_joins_variants_run_apart(tmp_path):
     a = _fake_results(tmp_path / "a", "course", [1])
     b = _fake_results(tmp_path / "b", "course", [1], row="synthesizer_pretrain", precision="tf32")
+    (b.parent / "seed1" / "london.dev.predictions").write_text("London (second run)\n")
     rc, out, err = cli("merge", a, b, "--out", tmp_path / "m")
     assert rc == 0, err
     m = json.loads((tmp_path / "m" / "results.json").read_text())
@@ -426,6 +427,7 @@ def test_merge_joins_variants_run_apart(tmp_path):
     assert m["precision"] == "fp32 + tf32"
     assert m["rows"]["synthesizer_pretrain"]["runs"][0]["precision"] == "tf32"
     assert m["rows"]["vanilla_pretrain"]["runs"][0]["precision"] == "fp32"
+    assert (tmp_path / "m" / "seed1" / "london.dev.predictions").read_text() == "London\n"  # the kept run's files
 
 
 @pytest.mark.parametrize("second, expect", [("course", "seed 0 is also in"), ("laptop", "different profiles")])
