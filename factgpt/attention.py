@@ -31,12 +31,32 @@ class Context:
     cache: the key/value cache when decoding, None otherwise.
     explicit: use the reference attention (matmul, masked_fill, softmax) instead
         of torch's fused scaled_dot_product_attention.
+    rope: (cos, sin), each (B, 1, T, head_size / 2), when queries and keys are
+        rotated by their positions (rotary embeddings) instead of the model
+        adding learned position vectors.
     """
 
     pos: torch.Tensor
     mask: torch.Tensor | None = None
     cache: "KVCache | None" = None
     explicit: bool = False
+    rope: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def rope_angles(pos: torch.Tensor, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of position × frequency, frequencies base^(-2i/d) for the d/2 pairs of a head."""
+    freq = base ** (-torch.arange(0, head_size, 2, device=pos.device, dtype=torch.float32) / head_size)
+    angle = pos[:, None, :, None].to(torch.float32) * freq  # (B, 1, T, d/2)
+    return angle.cos(), angle.sin()
+
+
+def rotate(t: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Rotate each pair (t_i, t_{i+d/2}) of every head by its angle: then q·k depends on
+    the two tokens and on their distance only, so what a head learns to look back at
+    (e.g. the token after an earlier copy of this one) works at any position."""
+    cos, sin = rope
+    a, b = t.float().chunk(2, dim=-1)
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1).to(t.dtype)
 
 
 class KVCache:
@@ -108,6 +128,8 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.heads(self.query(x)), self.heads(self.key(x)), self.heads(self.value(x))
+        if ctx.rope is not None:  # keys enter the cache already rotated: their positions are fixed
+            q, k = rotate(q, ctx.rope), rotate(k, ctx.rope)
         if ctx.cache is not None:
             k, v = ctx.cache.update(k, v, ctx.pos)
         p = self.p_drop if self.training else 0.0

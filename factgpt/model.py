@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dropout import Dropout
-from .attention import CausalSelfAttention, Context, KVCache, SynthesizerAttention
+from .attention import CausalSelfAttention, Context, KVCache, SynthesizerAttention, rope_angles
 from .wordkeys import WordKeys
 
 VARIANTS = ("vanilla", "synthesizer")
@@ -34,6 +34,7 @@ class GPTConfig:
     synth_per_head_b: bool = False
     word_keys: int = 0  # buckets of the word-key table (wordkeys.py); 0: the plain model
     letters: list[int] | None = None  # vocabulary ids that make words (needed with word_keys)
+    rope: bool = False  # rotary positions in attention instead of learned position vectors (vanilla only)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -42,6 +43,9 @@ class GPTConfig:
             raise ValueError("n_embd must be a multiple of n_head")
         if self.word_keys and not self.letters:
             raise ValueError("word_keys needs the vocabulary's letter ids (letters)")
+        if self.rope and (self.variant != "vanilla" or (self.n_embd // self.n_head) % 2):
+            raise ValueError("rope needs the vanilla variant (the synthesizer scores positions, not keys) "
+                             "and an even head size")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,8 +78,8 @@ class GPT(nn.Module):
         super().__init__()
         self.config = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        # Learned positions start at zero, as in the original model.
-        self.pos_emb = nn.Parameter(torch.zeros(1, cfg.block_size, cfg.n_embd))
+        # Learned positions start at zero, as in the original model; rotary ones need none.
+        self.pos_emb = None if cfg.rope else nn.Parameter(torch.zeros(1, cfg.block_size, cfg.n_embd))
         self.drop = Dropout(cfg.embd_pdrop)
         self.word_keys = (WordKeys(cfg.vocab_size, cfg.letters or [], cfg.word_keys, cfg.n_embd, cfg.block_size)
                           if cfg.word_keys else None)
@@ -144,10 +148,13 @@ class GPT(nn.Module):
             causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
             mask = ((seg[:, :, None] == seg[:, None, :]) & causal)[:, None]
         explicit = explicit or getattr(self, "reference_kernels", False)
-        ctx = Context(pos=pos, mask=mask, cache=cache, explicit=explicit)
-        # F.embedding rather than indexing: its CPU backward is deterministic, which
-        # bit-exact resume relies on (index_put_'s accumulation order is not fixed).
-        x = self.tok_emb(idx) + F.embedding(pos, self.pos_emb[0])
+        rope = rope_angles(pos, self.config.n_embd // self.config.n_head) if self.config.rope else None
+        ctx = Context(pos=pos, mask=mask, cache=cache, explicit=explicit, rope=rope)
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            # F.embedding rather than indexing: its CPU backward is deterministic, which
+            # bit-exact resume relies on (index_put_'s accumulation order is not fixed).
+            x = x + F.embedding(pos, self.pos_emb[0])
         if self.word_keys is not None:
             keyed = self._word_keys(idx, pos, cache)
             if read_only_keys is not None:

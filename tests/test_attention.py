@@ -13,8 +13,8 @@ from factgpt.dropout import Dropout
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-VARIANTS = [("vanilla", False), ("synthesizer", False), ("synthesizer", True)]
-IDS = ["vanilla", "synthesizer", "synthesizer-per-head-b"]
+VARIANTS = [("vanilla", {}), ("synthesizer", {}), ("synthesizer", {"synth_per_head_b": True}), ("vanilla", {"rope": True})]
+IDS = ["vanilla", "synthesizer", "synthesizer-per-head-b", "vanilla-rope"]
 
 
 def randomize(model: torch.nn.Module, std: float = 0.1, seed: int = 0) -> torch.nn.Module:
@@ -41,8 +41,8 @@ def pretrain_batch(vocab, wiki_text):
 @pytest.fixture(scope="module")
 def models(make_model):
     return {
-        name: randomize(make_model(v, seed=1, synth_per_head_b=ph), seed=2)
-        for name, (v, ph) in zip(IDS, VARIANTS)
+        name: randomize(make_model(v, seed=1, **kw), seed=2)
+        for name, (v, kw) in zip(IDS, VARIANTS)
     }
 
 
@@ -239,3 +239,25 @@ def test_model_dropout_active_only_in_training(make_model, qa_batch):
     model.train()
     c, _ = model(qa_batch.x)
     assert not torch.allclose(a, c, atol=1e-4)
+
+
+# ---- rotary positions ------------------------------------------------------------------------------
+def test_rope_scores_depend_on_distance_only():
+    from factgpt.attention import rope_angles, rotate
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 1, 1, 16, generator=g), torch.randn(1, 1, 1, 16, generator=g)
+    def score(i, j):
+        rq = rotate(q, rope_angles(torch.tensor([[i]]), 16))
+        rk = rotate(k, rope_angles(torch.tensor([[j]]), 16))
+        return float((rq * rk).sum())
+    assert score(5, 2) == pytest.approx(score(40, 37), abs=1e-4)  # same distance, same score
+    assert score(5, 2) != pytest.approx(score(5, 4), abs=1e-3)
+    assert score(0, 0) == pytest.approx(float((q * k).sum()), abs=1e-5)  # position 0 is not rotated
+
+
+def test_rope_model_has_no_position_vectors_and_refuses_the_synthesizer(make_model):
+    m = make_model("vanilla", rope=True)
+    assert m.pos_emb is None and "pos_emb" not in m.state_dict()
+    with pytest.raises(ValueError, match="rope needs the vanilla variant"):
+        make_model("synthesizer", rope=True)

@@ -122,9 +122,11 @@ def decoding_models(make_model, vocab, train_tsv_text):
     """An untrained and a slightly trained small model of each variant."""
     out = {}
     ex = TensorExamples(NameDataset(vocab, "\n".join(train_tsv_text.split("\n")[:128]), 128))
-    for variant in ("vanilla", "synthesizer"):
-        out[(variant, "untrained")] = make_model(variant, seed=3).eval()
-        model = make_model(variant, seed=4)
+    for variant in ("vanilla", "synthesizer", "vanilla-rope"):
+        kw = {"rope": True} if variant == "vanilla-rope" else {}
+        base = variant.removesuffix("-rope")
+        out[(variant, "untrained")] = make_model(base, seed=3, **kw).eval()
+        model = make_model(base, seed=4, **kw)
         cfg = TrainConfig(max_epochs=3, batch_size=32, learning_rate=3e-3, warmup_tokens=0, precision="fp32")
         Trainer(model, ex, cfg).train(progress_bar=False)
         out[(variant, "trained")] = model.eval()
@@ -132,7 +134,7 @@ def decoding_models(make_model, vocab, train_tsv_text):
 
 
 @pytest.mark.parametrize("state", ["untrained", "trained"])
-@pytest.mark.parametrize("variant", ["vanilla", "synthesizer"])
+@pytest.mark.parametrize("variant", ["vanilla", "synthesizer", "vanilla-rope"])
 def test_kv_cache_decoding_equals_plain_decoding(decoding_models, vocab, dev_rows, variant, state):
     model = decoding_models[(variant, state)]
     qs = _questions(dev_rows)
