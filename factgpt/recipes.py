@@ -364,6 +364,35 @@ def training_lines(recipe: dict, corpus_text: str) -> dict[str, str]:
     return out
 
 
+RECITE_ERRORS = ("correct", "answer_not_in_line", "line_not_recited", "copied_another_span", "garbled_copy")
+
+
+def recite_errors(rows: list[QA], lines: dict[str, str], recitations: list[str], answers: list[str]) -> dict[str, int]:
+    """Where a recite recipe's answers go wrong, one category per question:
+    answer_not_in_line (the person's stored line does not hold the answer: copying cannot work),
+    line_not_recited (it does, but the recitation lost it), copied_another_span (the answer
+    is recited and a different piece of the recitation was copied) or garbled_copy (the
+    answer is recited and what came out is in neither, e.g. "Shanghaha")."""
+    from .heldout import name_of
+
+    counts = dict.fromkeys(RECITE_ERRORS, 0)
+    for r, rec, ans in zip(rows, recitations, answers, strict=True):
+        line = lines.get(name_of(r.question) or "", "")
+        stored = line[len(r.question) + 1 :] if line.startswith(r.question + " ") else line
+        if ans == r.answer:
+            kind = "correct"
+        elif r.answer not in stored:
+            kind = "answer_not_in_line"
+        elif r.answer not in rec:
+            kind = "line_not_recited"
+        elif ans and ans in rec:
+            kind = "copied_another_span"
+        else:
+            kind = "garbled_copy"
+        counts[kind] += 1
+    return counts
+
+
 @torch.no_grad()
 def line_recall(model: GPT, vocab: Vocab, lines: dict[str, str], rows: list[QA]) -> dict[str, Any]:
     """Is the fact stored? For people whose answer is in their pretraining line (after
@@ -417,19 +446,35 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
         model, ft_loss = ft.model, ft.progress.history[-1]["loss"]
     seconds["finetune"] = time.time() - t0
     t0 = time.time()
-    scores = {}
+    scores: dict[str, Any] = {}
+    lines = training_lines(recipe, corpus.text)
+    predictions: dict[str, list[tuple[str, str, str, str]]] = {}
     for name, part in (("heldout", held), ("dev", dev)):
         qs = [r.question for r in part]
-        preds = ([a for _, a in recite_predict(model, vocab, qs, recipe.get("data", {}).get("max_chars") or block)]
-                 if recipe["spec"].recite else predict(model, vocab, qs))
-        correct, total = accuracy(part, [p.text for p in preds])
+        if recipe["spec"].recite:
+            pairs = recite_predict(model, vocab, qs, recipe.get("data", {}).get("max_chars") or block)
+            recs, answers = [t for t, _ in pairs], [a.text for _, a in pairs]
+        else:
+            recs, answers = [""] * len(qs), [p.text for p in predict(model, vocab, qs)]
+        correct, total = accuracy(part, answers)
         scores[name] = {"correct": correct, "total": total, "accuracy": 100.0 * correct / total}
-    scores["heldout_line_recall"] = line_recall(model, vocab, training_lines(recipe, corpus.text), held)
+        if recipe["spec"].recite:
+            scores[name]["errors"] = recite_errors(part, lines, recs, answers)
+        predictions[name] = [(r.question, r.answer, a, t) for r, a, t in zip(part, answers, recs)]
+    scores["heldout_line_recall"] = line_recall(model, vocab, lines, held)
     seconds["evaluate"] = time.time() - t0
     seconds["total"] = sum(seconds.values())
     return {"seed": seed, **scores, "seconds": seconds,
             "final_loss": {"pretrain": pre.progress.history[-1]["loss"], "finetune": ft_loss},
-            "parameters": sum(p.numel() for p in model.parameters())}
+            "parameters": sum(p.numel() for p in model.parameters()), "_predictions": predictions}
+
+
+def write_predictions(folder: Path, predictions: dict[str, list[tuple[str, str, str, str]]]) -> None:
+    """question, gold answer, predicted answer and (recite recipes) the recitation, one TSV per part."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, rows in predictions.items():
+        body = "".join("\t".join(x.replace("\t", " ").replace("\n", " ") for x in row) + "\n" for row in rows)
+        write_text_atomic(folder / f"{part}.predictions.tsv", "question\tanswer\tprediction\trecitation\n" + body)
 
 
 def run(args) -> int:
@@ -443,23 +488,26 @@ def run(args) -> int:
     out = Path(args.out) / "recipes"
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"recipe {recipe['name']} (track {recipe['spec'].track}): {recipe['description']}")
-    runs = []
+    runs: list[dict[str, Any]] = []
+    folder = out / recipe["name"]
     for seed in args.seeds:
         r = run_once(recipe, seed, device, quiet=args.quiet)
+        write_predictions(folder / f"seed{seed}", r.pop("_predictions"))
         runs.append(r)
         say(f"[seed {seed}] held-out {r['heldout']['accuracy']:.1f}%, dev {r['dev']['accuracy']:.1f}% "
             f"({r['seconds']['total'] / 60:.1f} min)")
-    settings = {k: v for k, v in recipe.items() if k != "spec"} | {"recipe": recipe["spec"].__dict__}
-    results = {"recipe": recipe["name"], "track": recipe["spec"].track, "description": recipe["description"],
-               "settings": settings, "seeds": args.seeds, "runs": runs,
-               "heldout": _mean_std([r["heldout"]["accuracy"] for r in runs]),
-               "dev": _mean_std([r["dev"]["accuracy"] for r in runs]),
-               "minutes": _mean_std([r["seconds"]["total"] / 60 for r in runs]),
-               "parameters": runs[0]["parameters"],
-               "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
-               "device": device_name(device), "torch": torch.__version__, "commit": commit}
-    (out / recipe["name"]).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / recipe["name"] / "results.json", json.dumps(results, indent=2) + "\n")
+        settings = {k: v for k, v in recipe.items() if k != "spec"} | {"recipe": recipe["spec"].__dict__}
+        results = {"recipe": recipe["name"], "track": recipe["spec"].track, "description": recipe["description"],
+                   "settings": settings, "seeds": [x["seed"] for x in runs], "runs": runs,
+                   "heldout": _mean_std([x["heldout"]["accuracy"] for x in runs]),
+                   "dev": _mean_std([x["dev"]["accuracy"] for x in runs]),
+                   "minutes": _mean_std([x["seconds"]["total"] / 60 for x in runs]),
+                   "parameters": runs[0]["parameters"],
+                   "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
+                   "device": device_name(device), "torch": torch.__version__, "commit": commit}
+        if len(runs) < len(args.seeds):
+            results["partial"] = True  # written after every seed: a stopped run keeps what it finished
+        write_text_atomic(folder / "results.json", json.dumps(results, indent=2) + "\n")
     table = write_recipe_table(out)
     print(table)
     return 0

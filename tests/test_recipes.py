@@ -16,7 +16,7 @@ from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
 from factgpt.recipes import (LineLM, MixedSource, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
-                             question_key, recipe_names, run_once, shrink, split_line)
+                             question_key, recipe_names, recite_errors, run_once, shrink, split_line)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -161,6 +161,11 @@ def test_reproduce_recipe_writes_results_table_and_plot(tmp_path):
     assert res["seeds"] == [0, 1] and len(res["runs"]) == 2 and res["track"] == "B"
     assert set(res["dev"]) == {"mean", "std"} and res["commit"]
     assert "`tiny_mix`" in (tmp_path / "recipes" / "table.md").read_text()
+    for seed in (0, 1):  # every answer is kept, held-out and dev
+        lines = (tmp_path / "recipes" / "tiny_mix" / f"seed{seed}" / "heldout.predictions.tsv").read_text().splitlines()
+        assert lines[0] == "question\tanswer\tprediction\trecitation" and len(lines) == 301
+        assert all(len(x.split("\t")) == 4 for x in lines)
+    assert "partial" not in res
     assert (tmp_path / "recipes" / "accuracy_vs_time.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -293,3 +298,20 @@ def test_counterfactual_drills_swap_the_place_and_teach_only_the_copied_answer(v
 def test_counterfactual_needs_recite():
     with pytest.raises(InputError, match="recipe.counterfactual"):
         RecipeSpec(track="B", objective="lm", question_key=True, counterfactual=0.5)
+
+
+def test_recite_errors_say_where_each_answer_went_wrong():
+    from factgpt.datasets import QA
+
+    rows = [QA(f"Where was {n} born?", a, i) for i, (n, a) in enumerate(
+            [("Ann", "Paris"), ("Bob", "Rome"), ("Cy", "Oslo"), ("Di", "Lima"), ("Ed", "Kyiv")], 1)]
+    lines = {"Ann": "Where was Ann born? born in Paris, a poet",
+             "Bob": "Where was Bob born? a painter",
+             "Cy": "Where was Cy born? born in Oslo, moved to Bergen",
+             "Di": "Where was Di born? born in Lima",
+             "Ed": "Where was Ed born? born in Kyiv"}
+    recitations = ["born in Paris, a poet", "a painter", "born in Oslo, moved to Bergen", "born in Lyon", "born in Kyiv"]
+    answers = ["Paris", "London", "Bergen", "Lyon", "Kyivyiv"]
+    got = recite_errors(rows, lines, recitations, answers)
+    assert got == {"correct": 1, "answer_not_in_line": 1, "copied_another_span": 1, "line_not_recited": 1,
+                   "garbled_copy": 1}
