@@ -29,6 +29,10 @@ factgpt/profiles/*.json) plus a "recipe" section saying what it changes:
                swapped for another training answer (drawn anew every time), followed by
                ⁇, that place and ⁇; only the answer is a target, and the word-key
                table is read, not written, so that no false fact is stored
+  span_answer  with recite: the answer is the piece of the recitation (1 to 4 of its
+               words) that the model itself finds most likely after the recitation's ⁇,
+               instead of free greedy decoding, which can drift while copying ("Shanghaha");
+               both decodings are always measured and reported
   qa_reads_only  with a word-key model (model.word_keys, see wordkeys.py): the
                question-answer examples read the key table but do not train it,
                so that only the lines write facts and the questions learn to read them;
@@ -84,6 +88,7 @@ class RecipeSpec:
     question_key: bool = False
     recite: bool = False
     counterfactual: float = 0.0
+    span_answer: bool = False
 
     def __post_init__(self) -> None:
         if self.objective not in ("span", "lm"):
@@ -96,6 +101,8 @@ class RecipeSpec:
             raise InputError("recipe.views", f"must be a positive integer, got {self.views}")
         if not 0.0 <= self.counterfactual < 1.0 or (self.counterfactual and not self.recite):
             raise InputError("recipe.counterfactual", f"must be in [0, 1) and needs recite, got {self.counterfactual}")
+        if self.span_answer and not self.recite:
+            raise InputError("recipe.span_answer", "needs recite (the answer is a piece of the recitation)")
         if self.recite and not (self.question_key and self.objective == "lm" and self.mix_qa == 0):
             raise InputError("recipe.recite", "needs question_key, objective 'lm' and mix_qa 0 "
                                               "(the training people's answers follow their lines instead)")
@@ -342,6 +349,51 @@ def recite_predict(model: GPT, vocab: Vocab, questions: list[str], max_chars: in
     return out
 
 
+def recitation_spans(recitation: str, max_words: int = 4) -> list[str]:
+    """Every run of 1..max_words consecutive words of the recitation, without the
+    punctuation around it ("born in Paris, France." gives "Paris", "Paris, France", "France", ...)."""
+    words = recitation.split()
+    spans = dict.fromkeys(
+        " ".join(words[i : i + n]).strip(" ,.;:()\"'") for i in range(len(words)) for n in range(1, max_words + 1)
+        if i + n <= len(words))
+    return [x for x in spans if x]
+
+
+@torch.no_grad()
+def span_answers(model: GPT, vocab: Vocab, questions: list[str], recitations: list[str],
+                 fallback: list[str], batch_size: int = 256) -> list[str]:
+    """For each question the span of its recitation with the highest log-probability as the
+    answer: log P(span ⁇ | QUESTION RECITATION⁇), summed over the span's characters and the
+    closing ⁇. Where no span fits the model's length (or none exists), the fallback answer."""
+    model.eval()
+    dev = next(model.parameters()).device
+    seqs, owner, starts = [], [], []
+    for i, (q, rec) in enumerate(zip(questions, recitations, strict=True)):
+        prompt = vocab.encode(q + " " + rec + MASK)
+        for span in recitation_spans(rec):
+            ids = prompt + vocab.encode(span + MASK)
+            if len(ids) <= model.max_len:
+                seqs.append(ids)
+                owner.append((i, span))
+                starts.append(len(prompt))
+    best: dict[int, tuple[float, str]] = {}
+    for s in range(0, len(seqs), batch_size):
+        chunk = seqs[s : s + batch_size]
+        T = max(map(len, chunk))
+        x = torch.zeros(len(chunk), T, dtype=torch.long)
+        for j, ids in enumerate(chunk):
+            x[j, : len(ids)] = torch.tensor(ids)
+        logp = torch.log_softmax(model(x.to(dev))[0].float(), dim=-1).cpu()
+        for j, ids in enumerate(chunk):
+            st = starts[s + j]
+            # the characters st..end are predicted at the positions before them
+            score = float(logp[j, torch.arange(st - 1, len(ids) - 1), torch.tensor(ids[st:])].sum())
+            i, span = owner[s + j]
+            if i not in best or score > best[i][0]:
+                best[i] = (score, span)
+    return [best[i][1] if i in best else fallback[i] for i in range(len(questions))]
+
+
 # ---- running ------------------------------------------------------------------------
 def shrink(recipe: dict) -> dict:
     """A tiny version of a recipe (1 layer, 32-d, one epoch a stage) for checking that it runs."""
@@ -451,15 +503,20 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
     predictions: dict[str, list[tuple[str, str, str, str]]] = {}
     for name, part in (("heldout", held), ("dev", dev)):
         qs = [r.question for r in part]
-        if recipe["spec"].recite:
+        spec = recipe["spec"]
+        if spec.recite:
             pairs = recite_predict(model, vocab, qs, recipe.get("data", {}).get("max_chars") or block)
-            recs, answers = [t for t, _ in pairs], [a.text for _, a in pairs]
+            recs, free = [t for t, _ in pairs], [a.text for _, a in pairs]
+            spans = span_answers(model, vocab, qs, recs, free)
+            answers = spans if spec.span_answer else free
         else:
             recs, answers = [""] * len(qs), [p.text for p in predict(model, vocab, qs)]
         correct, total = accuracy(part, answers)
         scores[name] = {"correct": correct, "total": total, "accuracy": 100.0 * correct / total}
-        if recipe["spec"].recite:
+        if spec.recite:
             scores[name]["errors"] = recite_errors(part, lines, recs, answers)
+            scores[name]["decodings"] = {k: 100.0 * accuracy(part, a)[0] / total
+                                         for k, a in (("free", free), ("span", spans))}
         predictions[name] = [(r.question, r.answer, a, t) for r, a, t in zip(part, answers, recs)]
     scores["heldout_line_recall"] = line_recall(model, vocab, lines, held)
     seconds["evaluate"] = time.time() - t0

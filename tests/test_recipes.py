@@ -315,3 +315,35 @@ def test_recite_errors_say_where_each_answer_went_wrong():
     got = recite_errors(rows, lines, recitations, answers)
     assert got == {"correct": 1, "answer_not_in_line": 1, "copied_another_span": 1, "line_not_recited": 1,
                    "garbled_copy": 1}
+
+
+def test_recitation_spans_are_word_runs_without_punctuation():
+    from factgpt.recipes import recitation_spans
+
+    got = recitation_spans("born in Paris, France.", max_words=2)
+    assert got == ["born", "born in", "in", "in Paris", "Paris", "Paris, France", "France"]
+    assert recitation_spans("") == []
+
+
+def test_span_answers_pick_the_most_likely_span_batched_or_one_by_one(make_model, vocab):
+    from factgpt.recipes import recitation_spans, span_answers
+
+    model = make_model("vanilla", seed=5).eval()
+    with torch.no_grad():  # away from the near-uniform init, so that spans score differently
+        g = torch.Generator().manual_seed(0)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    qs = ["Where was Ann Lee born?", "Where was Bo born?", "Where was Cy born?"]
+    recs = ["born in Paris, France, a poet", "born 1901 in Rome", ""]
+    got = span_answers(model, vocab, qs, recs, fallback=["x", "y", "fallback"], batch_size=5)
+
+    def logp(prompt: str, span: str) -> float:
+        p, s = vocab.encode(prompt), vocab.encode(span + "\u2047")
+        with torch.no_grad():
+            lp = torch.log_softmax(model(torch.tensor([p + s]))[0][0], dim=-1)
+        return sum(float(lp[len(p) - 1 + k, t]) for k, t in enumerate(s))
+
+    for q, r, g_ in zip(qs[:2], recs[:2], got[:2]):
+        scores = {sp: logp(q + " " + r + "\u2047", sp) for sp in recitation_spans(r)}
+        assert g_ == max(scores, key=scores.get)
+    assert got[2] == "fallback"  # nothing recited: the free answer stays
