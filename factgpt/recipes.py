@@ -570,6 +570,55 @@ def run(args) -> int:
     return 0
 
 
+def merge_recipe_results(loaded: list[tuple[Path, dict[str, Any]]], out: Path) -> int:
+    """`factgpt merge` of one recipe's seeds run apart: runs joined, means and spreads recomputed,
+    prediction folders copied; writes out/results.json (out is usually results/recipes/NAME)."""
+    import shutil
+
+    names = {r.get("recipe") for _, r in loaded}
+    if len(names) != 1 or None in names:
+        raise InputError(loaded[0][0], f"results of different recipes (or of a recipe and a study) cannot be merged: "
+                                       f"{sorted(map(str, names))}")
+    seen: dict[int, Path] = {}
+    for f, res in loaded:
+        for s in res["seeds"]:
+            if s in seen:
+                raise InputError(f, f"seed {s} is also in {seen[s]}")
+            seen[s] = f
+    defaults = RecipeSpec().__dict__
+
+    def essential(st: dict) -> str:  # a recipe option added since, at its default, changes nothing
+        spec = {k: v for k, v in st.get("recipe", {}).items() if k == "track" or defaults.get(k, object()) != v}
+        return json.dumps({**st, "recipe": spec}, sort_keys=True)
+
+    settings = {essential(r["settings"]) for _, r in loaded}
+    if len(settings) != 1:
+        raise InputError(loaded[-1][0], "the runs were made with different settings of the recipe")
+    runs = sorted((x for _, r in loaded for x in r["runs"]), key=lambda x: x["seed"])
+    first = loaded[0][1]
+    commits = [r["commit"] for _, r in loaded]
+    merged = {**{k: v for k, v in first.items() if k not in ("partial",)},
+              "seeds": sorted(seen), "runs": runs,
+              "heldout": _mean_std([x["heldout"]["accuracy"] for x in runs]),
+              "dev": _mean_std([x["dev"]["accuracy"] for x in runs]),
+              "minutes": _mean_std([x["seconds"]["total"] / 60 for x in runs]),
+              "command": [r["command"] for _, r in loaded],
+              "commit": commits[0] if len(set(commits)) == 1 else commits,
+              "merged_from": [str(f) for f, _ in loaded]}
+    if any(r.get("partial") for _, r in loaded):
+        merged["partial"] = True
+    out.mkdir(parents=True, exist_ok=True)
+    for f, res in loaded:
+        for s in res["seeds"]:
+            src = f.parent / f"seed{s}"
+            if src.is_dir() and src.resolve() != (out / f"seed{s}").resolve():
+                shutil.copytree(src, out / f"seed{s}", dirs_exist_ok=True)
+    write_text_atomic(out / "results.json", json.dumps(merged, indent=2) + "\n")
+    print(f"{merged['recipe']}: seeds {merged['seeds']}, held-out {merged['heldout']['mean']:.1f} ± "
+          f"{merged['heldout']['std']:.1f}, dev {merged['dev']['mean']:.1f} ± {merged['dev']['std']:.1f}")
+    return 0
+
+
 def _mean_std(xs: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
 

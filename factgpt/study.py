@@ -281,9 +281,16 @@ def merge_results(paths: list[str], out: Path) -> int:
             res = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise InputError(f, f"cannot read results JSON: {e}") from None
+        if isinstance(res, dict) and {"recipe", "runs", "seeds"} <= res.keys():
+            loaded.append((f, res))
+            continue
         if not isinstance(res, dict) or not {"profile", "rows", "seeds"} <= res.keys():
             raise InputError(f, "not a results.json written by `factgpt reproduce`")
         loaded.append((f, res))
+    if any("recipe" in r for _, r in loaded):
+        from .recipes import merge_recipe_results
+
+        return merge_recipe_results(loaded, out)
     profiles = {r["profile"] for _, r in loaded}
     if len(profiles) != 1:
         raise InputError(paths[0], f"results of different profiles cannot be merged: {sorted(profiles)}")

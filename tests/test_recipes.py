@@ -347,3 +347,37 @@ def test_span_answers_pick_the_most_likely_span_batched_or_one_by_one(make_model
         scores = {sp: logp(q + " " + r + "\u2047", sp) for sp in recitation_spans(r)}
         assert g_ == max(scores, key=scores.get)
     assert got[2] == "fallback"  # nothing recited: the free answer stays
+
+
+def _recipe_results(folder, seeds, name="r", settings=None):
+    runs = [{"seed": s, "heldout": {"accuracy": 50.0 + s}, "dev": {"accuracy": 40.0 + 2 * s},
+             "seconds": {"total": 600.0}, "parameters": 10} for s in seeds]
+    res = {"recipe": name, "track": "B", "description": "d", "settings": settings or {"a": 1}, "seeds": seeds,
+           "runs": runs, "heldout": {}, "dev": {}, "minutes": {}, "parameters": 10, "command": "c",
+           "device": "cpu", "torch": "x", "commit": "abc"}
+    folder.mkdir(parents=True)
+    for s in seeds:
+        (folder / f"seed{s}").mkdir()
+        (folder / f"seed{s}" / "dev.predictions.tsv").write_text("question\tanswer\tprediction\trecitation\n")
+    (folder / "results.json").write_text(json.dumps(res))
+    return folder / "results.json"
+
+
+def test_merge_joins_seeds_of_a_recipe_run_apart(tmp_path):
+    a = _recipe_results(tmp_path / "a", [0])
+    b = _recipe_results(tmp_path / "b", [1, 2])
+    assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 0
+    m = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert m["seeds"] == [0, 1, 2] and [r["seed"] for r in m["runs"]] == [0, 1, 2]
+    assert m["heldout"]["mean"] == pytest.approx(51.0) and m["dev"]["std"] == pytest.approx(2.0)
+    assert m["minutes"]["mean"] == pytest.approx(10.0) and len(m["command"]) == 2
+    assert all((tmp_path / "m" / f"seed{s}" / "dev.predictions.tsv").is_file() for s in (0, 1, 2))
+
+
+@pytest.mark.parametrize("kw, expect", [({"name": "other"}, "different recipes"),
+                                        ({"settings": {"a": 2}}, "different settings")])
+def test_merge_refuses_different_recipes(tmp_path, capsys, kw, expect):
+    a = _recipe_results(tmp_path / "a", [0])
+    b = _recipe_results(tmp_path / "b", [1], **kw)
+    assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 2
+    assert expect in capsys.readouterr().err and not (tmp_path / "m").exists()
