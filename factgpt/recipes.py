@@ -632,15 +632,23 @@ def write_recipe_table(out: Path) -> str:
         except (OSError, json.JSONDecodeError) as e:
             raise InputError(f, f"cannot read recipe results: {e}") from None
     found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
-    lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | held-out line recall | CPU minutes "
-             "| parameters | seeds |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | dev, free / span answer "
+             "| held-out line recall | CPU minutes | parameters | seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def ms(x: dict[str, float], n: int) -> str:
+        return f"{x['mean']:.1f}% ± {x['std']:.1f}" if n > 1 else f"{x['mean']:.1f}% (1 seed)"
+
     for r in found:
+        n = len(r["seeds"])
         recall = [x["heldout_line_recall"]["accuracy"] for x in r["runs"] if "heldout_line_recall" in x]
         shown = f"{statistics.fmean(recall):.1f}%" if recall else "–"
-        lines.append(f"| `{r['recipe']}` — {r['description']} | {r['track']} | {r['heldout']['mean']:.1f}% ± "
-                     f"{r['heldout']['std']:.1f} | {r['dev']['mean']:.1f}% ± {r['dev']['std']:.1f} | {shown} | "
-                     f"{r['minutes']['mean']:.1f} | {r['parameters']:,} | {len(r['seeds'])} |")
+        dec = [x["dev"]["decodings"] for x in r["runs"] if "decodings" in x["dev"]]
+        both = (f"{statistics.fmean(d['free'] for d in dec):.1f} / {statistics.fmean(d['span'] for d in dec):.1f}"
+                if len(dec) == n else "–")
+        lines.append(f"| `{r['recipe']}` — {r['description']} | {r['track']} | {ms(r['heldout'], n)} | "
+                     f"{ms(r['dev'], n)} | {both} | {shown} | {r['minutes']['mean']:.1f} | {r['parameters']:,} | "
+                     f"{n}{' (partial)' if r.get('partial') else ''} |")
     table = "\n".join(lines) + "\n"
     write_text_atomic(out / "table.md", table)
     if found:

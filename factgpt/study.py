@@ -361,8 +361,12 @@ def render_tables(paths: list[str], readme: str | None) -> int:
     text = Path(readme).read_text(encoding="utf-8")
     blocks = {f"table:{name}": t for name, t in tables.items()}
     blocks["search:laptop"] = search_table(Path("results/laptop/search"))
-    recipes = Path("results/recipes/table.md")
-    blocks["recipes"] = recipes.read_text(encoding="utf-8") if recipes.is_file() else ""
+    if Path("results/recipes").is_dir():
+        from .recipes import write_recipe_table
+
+        blocks["recipes"] = write_recipe_table(Path("results/recipes"))  # and its plot, from the results
+    else:
+        blocks["recipes"] = ""
     blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
     for marker, body in blocks.items():
         text = _fill(text, marker, body)
