@@ -488,3 +488,25 @@ def test_resume_state_of_another_model_size(tmp_path):
     res = cli(*args, "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--resume")
     assert_one_line_error(*res, "m.state", "another model")
     assert not (tmp_path / "m").exists()
+
+
+def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeypatch):
+    """Every table in the README is what `factgpt table --readme` makes of results/ as committed."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    patterns = ["results/*/results.json", "results/recipes/*/results.json", "results/laptop/search/*.json",
+                "results/bench/*.md"]
+    for pat in patterns:
+        for f in root.glob(pat):
+            dst = tmp_path / f.relative_to(root)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, dst)
+    shutil.copy(root / "README.md", tmp_path / "README.md")
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = cli("table", "--readme", "README.md")
+    assert rc == 0, err
+    assert (tmp_path / "README.md").read_text() == (root / "README.md").read_text(), \
+        "README tables differ from results/: run `factgpt table --readme README.md`"
+    assert (tmp_path / "results" / "recipes" / "table.md").read_text() == \
+        (root / "results" / "recipes" / "table.md").read_text()
