@@ -5,6 +5,7 @@
 #   bash bench/gpu.sh OUT_DIR            # GPU_MINUTES=25 by default
 #   GPU_MINUTES=9 bash bench/gpu.sh OUT  # a shorter lease: stages stop in time
 #   SKIP_RUNS="vanilla:0" bash bench/gpu.sh OUT   # study runs already measured
+#   STUDY_ONLY=1 bash bench/gpu.sh OUT    # only step 4, in fp32 (or PRECISION=tf32)
 # 1. bench/precision_check.py: bf16 and tf32 against fp32, 500 steps, 2 seeds.
 #    The rest runs in tf32 if its loss curve stayed inside fp32's spread, else fp32.
 # 2. bench/profile_step.py: where a step's time goes (GPU busy time vs wall time).
@@ -26,21 +27,24 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fg="python -m factgpt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" 2>/dev/null || true
 {
-  echo "== $(date -u +%T) precision: bf16 and tf32 against fp32 (500 steps, seeds 0 1)"
-  timeout $(( budget / 8 )) python bench/precision_check.py --device cuda --steps 500 --seeds 0 1 \
-    --compare bf16 tf32 --out "$out/bench" || echo "precision check failed or ran out of time"
-  prec=$(python -c "import json,sys; d=json.load(open(sys.argv[1])); print('tf32' if d['within_fp32_spread'].get('tf32') else 'fp32')" \
-    "$out/bench/precision-"*.json 2>/dev/null || echo fp32)
-  echo "== $(date -u +%T) precision for the rest: $prec"
+  prec=${PRECISION:-fp32}
+  if [ -z "${STUDY_ONLY:-}" ]; then
+    echo "== $(date -u +%T) precision: bf16 and tf32 against fp32 (500 steps, seeds 0 1)"
+    timeout $(( budget / 8 )) python bench/precision_check.py --device cuda --steps 500 --seeds 0 1 \
+      --compare bf16 tf32 --out "$out/bench" || echo "precision check failed or ran out of time"
+    prec=$(python -c "import json,sys; d=json.load(open(sys.argv[1])); print('tf32' if d['within_fp32_spread'].get('tf32') else 'fp32')" \
+      "$out/bench/precision-"*.json 2>/dev/null || echo fp32)
+    echo "== $(date -u +%T) precision for the rest: $prec"
 
-  echo "== $(date -u +%T) profile of one fast step ($prec)"
-  timeout 60 python bench/profile_step.py --device cuda --precision "$prec" --out "$out/bench" | head -n 14
+    echo "== $(date -u +%T) profile of one fast step ($prec)"
+    timeout 60 python bench/profile_step.py --device cuda --precision "$prec" --out "$out/bench" | head -n 14
 
-  echo "== $(date -u +%T) bench ($prec), then with torch.compile"
-  timeout $(( budget / 8 )) $fg bench --device cuda --precision "$prec" --steps 300 --finetune_steps 40 \
-    --eval_reference 50 --out "$out/bench" || echo "bench failed or ran out of time"
-  timeout $(( budget / 8 )) $fg bench --device cuda --precision "$prec" --compile --steps 300 --finetune_steps 40 \
-    --eval_reference 50 --out "$out/bench" || echo "compiled bench failed or ran out of time"
+    echo "== $(date -u +%T) bench ($prec), then with torch.compile"
+    timeout $(( budget / 8 )) $fg bench --device cuda --precision "$prec" --steps 300 --finetune_steps 40 \
+      --eval_reference 50 --out "$out/bench" || echo "bench failed or ran out of time"
+    timeout $(( budget / 8 )) $fg bench --device cuda --precision "$prec" --compile --steps 300 --finetune_steps 40 \
+      --eval_reference 50 --out "$out/bench" || echo "compiled bench failed or ran out of time"
+  fi
 
   echo "== $(date -u +%T) the course study ($prec), one run at a time"
   for s in 0 1 2; do
