@@ -371,6 +371,12 @@ def render_tables(paths: list[str], readme: str | None) -> int:
     for marker, body in blocks.items():
         text = _fill(text, marker, body)
     write_text_atomic(readme, text)
+    # Which files the README's tables were rendered from: the provenance of every number in them.
+    sources = sorted({*map(str, files), *map(str, Path("results/recipes").glob("*/results.json")),
+                      *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench)})
+    index = {"command": f"factgpt table --readme {readme}", "readme": str(readme), "sources": sources}
+    if Path("results").is_dir():
+        write_text_atomic(Path("results/index.json"), json.dumps(index, indent=2) + "\n")
     print(f"updated {readme} from {', '.join(map(str, files))}")
     return 0
 

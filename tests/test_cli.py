@@ -495,7 +495,7 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
     import shutil
 
     root = Path(__file__).resolve().parent.parent
-    patterns = ["results/*/results.json", "results/recipes/*/results.json", "results/laptop/search/*.json",
+    patterns = ["results/*/results.json", "results/index.json", "results/recipes/*/results.json", "results/laptop/search/*.json",
                 "results/bench/*.md"]
     for pat in patterns:
         for f in root.glob(pat):
@@ -510,3 +510,7 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
         "README tables differ from results/: run `factgpt table --readme README.md`"
     assert (tmp_path / "results" / "recipes" / "table.md").read_text() == \
         (root / "results" / "recipes" / "table.md").read_text()
+    index = json.loads((tmp_path / "results" / "index.json").read_text())
+    assert index == json.loads((root / "results" / "index.json").read_text())
+    assert "results/course/results.json" in index["sources"]
+    assert any(x.startswith("results/recipes/") for x in index["sources"])
