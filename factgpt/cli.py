@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="merge results.json files of one profile run apart (e.g. one process per seed)")
     p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce`, disjoint seeds")
     p.add_argument("--out", required=True, help="folder of the merged results.json, table.md and plots")
+    p.add_argument("--keep_first", action="store_true",
+                   help="where two files give one (row, seed) different results (GPU runs are not bitwise "
+                        "deterministic), keep the first file's and record the difference in the merged JSON")
 
     p = sub.add_parser("explore", help="check the attention claims numerically; writes a report and figures")
     p.add_argument("--out", default="results/explore")
@@ -402,7 +405,7 @@ def cmd_table(args) -> int:
 def cmd_merge(args) -> int:
     from .study import merge_results
 
-    return merge_results(args.results, Path(args.out))
+    return merge_results(args.results, Path(args.out), keep_first=args.keep_first)
 
 
 def cmd_explore(args) -> int:

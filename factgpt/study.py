@@ -244,6 +244,11 @@ def markdown_table(results: dict) -> str:
                      f"{results['reference'].get(row, float('nan')):.1f}% | {' / '.join(mins)} |")
     if results.get("partial"):
         lines += ["", "Partial: some runs were stopped before every row was done; each row lists the seeds it has."]
+    if results.get("disagreements"):
+        diffs = "; ".join(f"{ROW_TITLES.get(d['row'], d['row'])} seed {d['seed']}: {d['kept']['correct']} kept, "
+                          f"{d['dropped']['correct']} in another run" for d in results["disagreements"])
+        lines += ["", f"Runs of the same seed on a GPU are not bitwise deterministic; where merged runs disagreed "
+                      f"(correct answers of 500), the first run is kept: {diffs}."]
     if results["profile"] == "smoke":
         lines += ["", "The smoke profile checks that the study runs; its small model and few epochs are not "
                       "expected to learn the facts, so its accuracies are not findings."]
@@ -264,12 +269,19 @@ def _commits(commit: str | list[str]) -> str:
     return ", ".join(f"`{c}`" for c in seen)
 
 
-def merge_results(paths: list[str], out: Path) -> int:
+def _as_list(x: str | list[str]) -> list[str]:
+    return x if isinstance(x, list) else [x]
+
+
+def merge_results(paths: list[str], out: Path, keep_first: bool = False) -> int:
     """One study from runs made apart (e.g. one process per seed or variant on one GPU).
 
     Rows' per-seed runs are concatenated and summarised again (each run keeps the
-    precision it ran in); a (row, seed) in two sources must agree and is kept once
-    (the London baseline is in every run); each source's
+    device and precision it ran on); a (row, seed) in two sources must agree and is kept once
+    (the London baseline is in every run). CUDA kernels are not bitwise
+    deterministic, so the same seed's no-pretraining row can differ by a question
+    or two between GPU runs: `keep_first` keeps the first source's result and
+    records every disagreement in the merged file instead of refusing. Each source's
     seed folders (predictions, loss logs) are copied beside the merged
     results.json so that the plots cover every seed.
     """
@@ -297,6 +309,7 @@ def merge_results(paths: list[str], out: Path) -> int:
     first = loaded[0][1]
     runs: dict[str, list[dict]] = {}
     where: dict[tuple[str, int], Path] = {}
+    disagreements: list[dict] = []
     for f, res in loaded:
         for row, r in res["rows"].items():
             for run in r["runs"]:
@@ -304,22 +317,33 @@ def merge_results(paths: list[str], out: Path) -> int:
                 if key in where:
                     same = next(x for x in runs[row] if x["seed"] == run["seed"])
                     if same.get("correct") != run.get("correct"):
-                        raise InputError(f, f"row {row!r}, seed {run['seed']} is also in {where[key]}, with another result")
+                        if not keep_first:
+                            raise InputError(f, f"row {row!r}, seed {run['seed']} is also in {where[key]}, "
+                                                "with another result (--keep_first keeps the first)")
+                        disagreements.append({"row": row, "seed": run["seed"],
+                                              "kept": {"file": str(where[key]), "correct": same.get("correct")},
+                                              "dropped": {"file": str(f), "correct": run.get("correct")}})
                     continue  # a row that does not depend on the run (the London baseline): keep one
                 where[key] = f
-                runs.setdefault(row, []).append({"precision": res.get("precision"), **run})
+                runs.setdefault(row, []).append({"device": res.get("device"), "precision": res.get("precision"), **run})
     seen = sorted({s for _, res in loaded for s in res["seeds"]})
-    precisions = sorted({str(r.get("precision")) for _, r in loaded})
+    precisions = sorted({p for _, r in loaded for p in str(r.get("precision")).split(" + ")})
+    commits = list(dict.fromkeys(c for _, r in loaded for c in _as_list(r["commit"])))
     merged = {k: v for k, v in first.items() if k not in ("rows", "seeds", "command", "commit", "partial")}
     merged.update({
-        "command": [r["command"] for _, r in loaded],
-        "commit": first["commit"] if len({r["commit"] for _, r in loaded}) == 1 else [r["commit"] for _, r in loaded],
+        "command": [c for _, r in loaded for c in _as_list(r["command"])],  # a merged source lists its own
+        "commit": commits[0] if len(commits) == 1 else commits,
         "seeds": seen,
-        "precision": precisions[0] if len(precisions) == 1 else " + ".join(precisions),
+        "precision": " + ".join(precisions),
+        "device": " + ".join(dict.fromkeys(d for _, r in loaded for d in str(r.get("device")).split(" + "))),
         "merged_from": [str(f) for f, _ in loaded],
         "rows": {row: summarize(sorted(r, key=lambda x: x["seed"])) for row, r in runs.items()},
     })
-    if any(r.get("partial") for _, r in loaded):
+    if disagreements:
+        merged["disagreements"] = disagreements
+    # Still partial if a row lacks a seed, or a stopped source left a row out that no other source ran.
+    lacking = any({x["seed"] for x in r} != set(seen) for r in runs.values())
+    if lacking or (any(r.get("partial") for _, r in loaded) and not set(ROW_TITLES) <= set(runs)):
         merged["partial"] = True
     out.mkdir(parents=True, exist_ok=True)
     for f, res in loaded:

@@ -439,6 +439,38 @@ def test_merge_refuses_overlapping_seeds_and_mixed_profiles(tmp_path, second, ex
     assert not (tmp_path / "m").exists()
 
 
+def test_merge_is_no_longer_partial_once_every_row_has_every_seed(tmp_path):
+    a = _fake_results(tmp_path / "a", "course", [0], partial=True)  # stopped before the other rows
+    b = _fake_results(tmp_path / "b", "course", [0], row="synthesizer_pretrain")
+    rc, out, err = cli("merge", a, b, "--out", tmp_path / "m")
+    assert rc == 0, err
+    assert json.loads((tmp_path / "m" / "results.json").read_text())["partial"] is True
+    c = _fake_results(tmp_path / "c", "course", [0], row="vanilla_nopretrain")
+    rc, out, err = cli("merge", a, b, c, "--out", tmp_path / "m2")
+    assert rc == 0, err
+    assert "partial" not in json.loads((tmp_path / "m2" / "results.json").read_text())
+    assert "Partial" not in out
+
+
+def test_merge_keep_first_records_disagreeing_runs(tmp_path):
+    a = _fake_results(tmp_path / "a", "course", [0])
+    b = _fake_results(tmp_path / "b", "course", [0], bump=3, row="synthesizer_pretrain")
+    b_res = json.loads(b.read_text())
+    b_res["rows"]["vanilla_pretrain"] = {"runs": [{"seed": 0, "correct": 101, "total": 500, "accuracy": 20.2,
+                                                   "seconds": {}}]}
+    b.write_text(json.dumps(b_res))
+    rc, out, err = cli("merge", a, b, "--out", tmp_path / "m", "--keep_first")
+    assert rc == 0, err
+    m = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert [r["correct"] for r in m["rows"]["vanilla_pretrain"]["runs"]] == [100]  # the first file's
+    assert m["rows"]["synthesizer_pretrain"]["runs"][0]["correct"] == 103
+    assert m["disagreements"] == [{"row": "vanilla_pretrain", "seed": 0, "kept": {"file": str(a), "correct": 100},
+                                   "dropped": {"file": str(b), "correct": 101}}]
+    assert "100 kept, 101 in another run" in (tmp_path / "m" / "table.md").read_text()
+    res = cli("merge", a, b, "--out", tmp_path / "m2")  # without the flag: refused
+    assert_one_line_error(*res, "", "--keep_first")
+
+
 # ---- more bad inputs: TSV content, sizes, vocabularies, damaged checkpoints -------------------------
 @pytest.mark.parametrize("content, expect", [
     ("Where was A born?\tParis\n\tRome\n", (":2: ", "empty question")),
