@@ -17,7 +17,9 @@ factgpt/profiles/*.json) plus a "recipe" section saying what it changes:
                NAME born? " and then the line without its name), so that a name is
                read in the same words in the lines and in the questions
   objective    "span": the course's span corruption; "lm": next-character
-               prediction on each whole (cut) line, every character a target
+               prediction on each whole (cut) line, every character a target;
+               "multispan": T5-style corruption, several short spans masked in one
+               example (see MultiSpanCorruption; noise_density and mean_span set it)
   recite       the model answers by reciting first: every (question-keyed, cut) line
                ends with ⁇, and a training person's line then with the answer and ⁇;
                asked "Where was NAME born? ", the model writes the line it stored,
@@ -89,10 +91,16 @@ class RecipeSpec:
     recite: bool = False
     counterfactual: float = 0.0
     span_answer: bool = False
+    noise_density: float = 0.15
+    mean_span: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.objective not in ("span", "lm"):
-            raise InputError("recipe.objective", f"must be 'span' or 'lm', got {self.objective!r}")
+        if self.objective not in ("span", "lm", "multispan"):
+            raise InputError("recipe.objective", f"must be 'span', 'lm' or 'multispan', got {self.objective!r}")
+        if not 0.0 < self.noise_density < 0.5:
+            raise InputError("recipe.noise_density", f"must be in (0, 0.5), got {self.noise_density}")
+        if not self.mean_span >= 1:
+            raise InputError("recipe.mean_span", f"must be at least 1 (characters), got {self.mean_span}")
         if self.track not in ("A", "B"):
             raise InputError("recipe.track", f"must be 'A' (the course model) or 'B' (any model), got {self.track!r}")
         if not 0.0 <= self.mix_qa < 1.0:
@@ -204,6 +212,70 @@ class LineLM:
                      read_only=None if self.read_only is None else self.read_only[idx])
 
 
+# ---- T5-style corruption: several short spans --------------------------------------
+class MultiSpanCorruption:
+    """Several spans of each (truncated) line masked at once, as in T5's pretraining.
+
+    The truncation is the course's (uniform on [4, 7/8 of the block], capped at the
+    line). round(noise_density × length) characters are masked, in
+    round(noise/mean_span) spans (at least one) that never touch, of random lengths at
+    random places; each span is replaced by one ⁇. The example is the corrupted text, ⁇, then
+    every span followed by ⁇, in order; every position predicts the next character,
+    as in the course's format, which is the special case of one span without the
+    closing ⁇. Many short holes per line ask for more of the line per example than the
+    course's one long hole at the end of a short prefix.
+    """
+
+    def __init__(self, text: str, vocab: Vocab, block_size: int, max_chars: int | None = None,
+                 noise_density: float = 0.15, mean_span: float = 3.0):
+        self.vocab, self.block_size = vocab, block_size
+        self.noise_density, self.mean_span = noise_density, mean_span
+        self.max_trunc = int(block_size * 7 / 8)
+        if block_size - self.max_trunc < 3:
+            raise InputError("model.block_size", f"multispan corruption needs a block of at least 24, got {block_size}")
+        self.docs = [vocab.encode(d[:max_chars] if max_chars else d)[: self.max_trunc] for d in documents(text)]
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def spans(self, n: int, gen: torch.Generator) -> list[tuple[int, int]]:
+        """(start, length) of the masked spans of a text of n characters, in order."""
+        noise = min(max(1, round(n * self.noise_density)), n - 1) if n > 1 else 1
+        k = max(1, round(noise / self.mean_span))
+        k = min(k, noise, n - noise + 1, (self.block_size - n - 1) // 2)  # spans apart, example fits
+        k = max(k, 1)
+        # noise split into k positive lengths; the n - noise kept characters into k + 1
+        # runs whose inner k - 1 are positive (so that no two spans touch)
+        cuts = sorted(torch.randperm(noise - 1, generator=gen)[: k - 1].add(1).tolist()) if k > 1 else []
+        lengths = [b - a for a, b in zip([0, *cuts], [*cuts, noise])]
+        free = n - noise - (k - 1)
+        bars = sorted(torch.randint(0, free + 1, (k,), generator=gen).tolist())
+        gaps = [b - a for a, b in zip([0, *bars], [*bars, free])]
+        out, at = [], 0
+        for i, ln in enumerate(lengths):
+            at += gaps[i] + (1 if i > 0 else 0)
+            out.append((at, ln))
+            at += ln
+        return out
+
+    def example(self, doc: list[int], gen: torch.Generator) -> list[int]:
+        n = min(int(torch.randint(4, self.max_trunc + 1, (1,), generator=gen)), len(doc))
+        text, mask = doc[:n], self.vocab.mask_id
+        corrupted, targets, prev = [], [], 0
+        for start, ln in self.spans(n, gen):
+            corrupted += text[prev:start] + [mask]
+            targets += text[start : start + ln] + [mask]
+            prev = start + ln
+        return corrupted + text[prev:] + [mask] + targets
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> Batch:
+        s = torch.full((len(idx), self.block_size), self.vocab.pad_id, dtype=torch.long)
+        for row, i in enumerate(idx.tolist()):
+            ids = self.example(self.docs[i], gen)
+            s[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return Batch(s[:, :-1], s[:, 1:], len(idx))
+
+
 # ---- mixed pretraining --------------------------------------------------------------
 class MixedSource:
     """Examples of every line (`views` times each, in the same batch) from `corruption`
@@ -211,7 +283,8 @@ class MixedSource:
     they make up `mix_qa` of an epoch. qa_reads_only marks the questions' positions
     read-only for the word-key table."""
 
-    def __init__(self, corruption: BatchedCorruption | LineLM, qa: TensorExamples | Counterfactual | None,
+    def __init__(self, corruption: BatchedCorruption | LineLM | MultiSpanCorruption,
+                 qa: TensorExamples | Counterfactual | None,
                  mix_qa: float,
                  views: int = 1, qa_reads_only: bool = False):
         self.corruption, self.qa, self.views = corruption, qa, int(views)
@@ -269,8 +342,13 @@ def pretrain_source(recipe: dict, corpus_text: str, vocab: Vocab, qa_rows: list[
         cf = Counterfactual(text, corpus_text, qa_rows, vocab, block_size, max_chars) if spec.counterfactual else None
         # Counterfactual rows never write the key table (qa_reads_only marks the whole row).
         return MixedSource(lm, cf, spec.counterfactual, spec.views, qa_reads_only=cf is not None)
-    lines: BatchedCorruption | LineLM = (LineLM(text, vocab, block_size, max_chars) if spec.objective == "lm"
-                                         else BatchedCorruption(text, vocab, block_size, max_chars=max_chars))
+    lines: BatchedCorruption | LineLM | MultiSpanCorruption
+    if spec.objective == "lm":
+        lines = LineLM(text, vocab, block_size, max_chars)
+    elif spec.objective == "multispan":
+        lines = MultiSpanCorruption(text, vocab, block_size, max_chars, spec.noise_density, spec.mean_span)
+    else:
+        lines = BatchedCorruption(text, vocab, block_size, max_chars=max_chars)
     qa = TensorExamples(NameDataset(vocab, to_tsv(qa_rows), block_size)) if spec.mix_qa > 0 else None
     return MixedSource(lines, qa, spec.mix_qa, spec.views, spec.qa_reads_only)
 

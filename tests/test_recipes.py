@@ -15,7 +15,7 @@ from factgpt.cli import main
 from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
-from factgpt.recipes import (LineLM, MixedSource, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
+from factgpt.recipes import (LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
                              question_key, recipe_names, recite_errors, run_once, shrink, split_line)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -87,6 +87,73 @@ def test_mixed_source_epoch_holds_every_line_views_times_and_the_share_of_questi
     for b in batches:
         assert b.x.shape[1] == b.y.shape[1] == 127
         assert len(b.x) <= bs
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 112), density=st.floats(0.01, 0.49), mean_span=st.floats(1, 12), seed=st.integers(0, 999))
+def test_multispan_spans_are_in_order_apart_inside_the_text_and_hold_the_noise(vocab, n, density, mean_span, seed):
+    ms = MultiSpanCorruption("A. b\n", vocab, 128, noise_density=density, mean_span=mean_span)
+    spans = ms.spans(n, torch.Generator().manual_seed(seed))
+    noise = min(max(1, round(n * density)), n - 1) if n > 1 else 1
+    assert len(spans) >= 1 and sum(ln for _, ln in spans) == noise
+    assert all(ln >= 1 for _, ln in spans) and spans[0][0] >= 0 and sum(spans[-1]) <= n
+    assert all(a + la < b for (a, la), (b, _) in zip(spans, spans[1:]))  # a kept character between spans
+    assert n + 2 * len(spans) + 1 <= 128  # the example fits the block
+
+
+def _parse_multispan(ids: list[int], mask: int) -> tuple[list[int], list[list[int]]]:
+    """(corrupted text, spans) of one example: k masks, ⁇, then k spans each closed by ⁇."""
+    k = (ids.count(mask) - 1) // 2
+    at = [i for i, t in enumerate(ids) if t == mask]
+    corrupted = ids[: at[k]]
+    spans, prev = [], at[k]
+    for j in at[k + 1 :]:
+        spans.append(ids[prev + 1 : j])
+        prev = j
+    return corrupted, spans
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_multispan_examples_restore_the_truncated_line(vocab, wiki_text, seed):
+    docs = documents(wiki_text)[:64]
+    ms = MultiSpanCorruption("\n".join(docs) + "\n", vocab, 128, max_chars=100)
+    b = ms.batch(torch.arange(64), torch.Generator().manual_seed(seed))
+    assert torch.equal(b.x[:, 1:], b.y[:, :-1])
+    full = torch.cat([b.x, b.y[:, -1:]], dim=1)
+    for d, row in zip(docs, full.tolist()):
+        ids = row[: next((i for i, t in enumerate(row) if t == vocab.pad_id), len(row))]
+        assert set(row[len(ids):]) <= {vocab.pad_id}  # padding only after the example
+        assert ids.count(vocab.mask_id) % 2 == 1 and ids[-1] == vocab.mask_id
+        corrupted, spans = _parse_multispan(ids, vocab.mask_id)
+        assert len(spans) == corrupted.count(vocab.mask_id) >= 1 and all(spans)
+        restored = []
+        for t in corrupted:
+            restored += spans.pop(0) if t == vocab.mask_id else [t]
+        text = vocab.decode(restored)
+        assert d[:100].startswith(text) and (4 <= len(text) <= 112 or text == d[:100])
+        assert len(ids) - len(text) == ids.count(vocab.mask_id)  # 2k + 1: k holes, ⁇, k closing ⁇
+
+
+def test_multispan_masks_the_share_asked_for_in_spans_of_about_the_mean_length(vocab, wiki_text):
+    docs = [d for d in documents(wiki_text) if len(d) >= 112][:200]
+    ms = MultiSpanCorruption("\n".join(docs) + "\n", vocab, 128, noise_density=0.15, mean_span=3)
+    gen = torch.Generator().manual_seed(0)
+    noise = kept = 0
+    lengths: list[int] = []
+    firsts = Counter()
+    for _ in range(20):
+        b = ms.batch(torch.arange(len(docs)), gen)
+        for row in torch.cat([b.x, b.y[:, -1:]], dim=1).tolist():
+            ids = [t for t in row if t != vocab.pad_id]
+            corrupted, spans = _parse_multispan(ids, vocab.mask_id)
+            lengths += map(len, spans)
+            noise += sum(map(len, spans))
+            kept += len(corrupted) - len(spans)
+            firsts[corrupted.index(vocab.mask_id) == 0] += 1
+    assert noise / (noise + kept) == pytest.approx(0.15, abs=0.01)
+    assert sum(lengths) / len(lengths) == pytest.approx(3, abs=0.3)
+    assert firsts[True] > 0  # a span can start the line
 
 
 def test_line_lm_predicts_every_next_character_of_the_cut_line(vocab, wiki_text):
