@@ -242,8 +242,8 @@ class MultiSpanCorruption:
         """(start, length) of the masked spans of a text of n characters, in order."""
         noise = min(max(1, round(n * self.noise_density)), n - 1) if n > 1 else 1
         k = max(1, round(noise / self.mean_span))
-        k = min(k, noise, n - noise + 1, (self.block_size - n - 1) // 2)  # spans apart, example fits
-        k = max(k, 1)
+        # spans apart, example fits (≥ 1: __init__ leaves room for one span after any truncation)
+        k = min(k, noise, n - noise + 1, (self.block_size - n - 1) // 2)
         # noise split into k positive lengths; the n - noise kept characters into k + 1
         # runs whose inner k - 1 are positive (so that no two spans touch)
         cuts = sorted(torch.randperm(noise - 1, generator=gen)[: k - 1].add(1).tolist()) if k > 1 else []

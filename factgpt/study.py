@@ -248,7 +248,7 @@ def markdown_table(results: dict) -> str:
         diffs = "; ".join(f"{ROW_TITLES.get(d['row'], d['row'])} seed {d['seed']}: {d['kept']['correct']} kept, "
                           f"{d['dropped']['correct']} in another run" for d in results["disagreements"])
         lines += ["", f"Runs of the same seed on a GPU are not bitwise deterministic; where merged runs disagreed "
-                      f"(correct answers of 500), the first run is kept: {diffs}."]
+                      f"(correct answers), the first run is kept: {diffs}."]
     if results["profile"] == "smoke":
         lines += ["", "The smoke profile checks that the study runs; its small model and few epochs are not "
                       "expected to learn the facts, so its accuracies are not findings."]

@@ -427,6 +427,14 @@ def test_merge_joins_variants_run_apart(tmp_path):
     assert m["precision"] == "fp32 + tf32"
     assert m["rows"]["synthesizer_pretrain"]["runs"][0]["precision"] == "tf32"
     assert m["rows"]["vanilla_pretrain"]["runs"][0]["precision"] == "fp32"
+    b_res = json.loads(b.read_text())  # a second device: each run keeps its own, the header names both
+    b.write_text(json.dumps({**b_res, "device": "NVIDIA H100"}))
+    rc, out, err = cli("merge", a, b, "--out", tmp_path / "m3")
+    assert rc == 0, err
+    m = json.loads((tmp_path / "m3" / "results.json").read_text())
+    assert m["device"] == "NVIDIA H200 + NVIDIA H100"
+    assert m["rows"]["synthesizer_pretrain"]["runs"][0]["device"] == "NVIDIA H100"
+    assert m["rows"]["vanilla_pretrain"]["runs"][0]["device"] == "NVIDIA H200"
     assert (tmp_path / "m" / "seed1" / "london.dev.predictions").read_text() == "London\n"  # the kept run's files
 
 

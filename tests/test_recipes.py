@@ -35,6 +35,8 @@ def test_bad_recipes_are_refused(tmp_path):
     for bad, msg in (({"track": "A"}, "track A is the course model"), ({"mix_qa": 1.0}, "mix_qa"),
                      ({"track": "B", "colour": 1}, "unknown recipe settings"),
                      ({"track": "B", "objective": "mlm"}, "objective"),
+                     ({"track": "B", "objective": "multispan", "noise_density": 0.6}, "noise_density"),
+                     ({"track": "B", "objective": "multispan", "mean_span": 0.5}, "mean_span"),
                      ({"track": "B", "qa_reads_only": True}, "needs a model with word_keys")):
         p = tmp_path / "r.json"
         p.write_text(json.dumps({**base, "recipe": bad}))
