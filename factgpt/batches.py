@@ -149,19 +149,25 @@ def pack(batch: Batch, capacity: int | None = None) -> Batch:
         place[i] = (r, fill[r])
         fill[r] += n
     rows, width = len(fill), max(fill) if fill else 1
+    # One gather/scatter per tensor instead of a slice copy per example: token k of
+    # example i goes from x[i, k] to row r_i, column o_i + k.
+    n = torch.tensor(lens, dtype=torch.long)
+    r, o = torch.tensor(place, dtype=torch.long).reshape(-1, 2).unbind(1)
+    ex = torch.repeat_interleave(torch.arange(len(lens)), n)
+    k = torch.arange(int(n.sum())) - torch.repeat_interleave(n.cumsum(0) - n, n)
+    src, dst = ex * x.shape[1] + k, (r * width + o)[ex] + k
     X = torch.zeros(rows, width, dtype=x.dtype)
     Y = torch.zeros(rows, width, dtype=y.dtype)
     P = torch.zeros(rows, width, dtype=torch.long)
     S = torch.full((rows, width), -1, dtype=torch.long)
-    R = None if batch.read_only is None else torch.zeros(rows, width, dtype=torch.bool)
-    for i, (r, o) in enumerate(place):
-        n = lens[i]
-        X[r, o : o + n] = x[i, :n]
-        Y[r, o : o + n] = y[i, :n]
-        P[r, o : o + n] = torch.arange(n)
-        S[r, o : o + n] = i
-        if R is not None:
-            R[r, o : o + n] = batch.read_only[i, :n]
+    X.view(-1)[dst] = x.reshape(-1)[src]
+    Y.view(-1)[dst] = y.reshape(-1)[src]
+    P.view(-1)[dst] = k
+    S.view(-1)[dst] = ex
+    R = None
+    if batch.read_only is not None:
+        R = torch.zeros(rows, width, dtype=torch.bool)
+        R.view(-1)[dst] = batch.read_only.reshape(-1)[src]
     return Batch(X, Y, batch.n_examples, P, S, R)
 
 

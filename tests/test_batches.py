@@ -238,3 +238,43 @@ def test_max_chars_cuts_every_line_to_its_prefix():
         s = vocab.decode(b.x[i]).rstrip("\u25a1")
         prefix, suffix, masked = s.split("\u2047")[0], s.split("\u2047")[1], s.split("\u2047")[2]
         assert docs[i].startswith(prefix + masked + suffix) and len(prefix + masked + suffix) <= 40
+
+
+def _pack_by_slices(batch: Batch, capacity: int) -> tuple[torch.Tensor, ...]:
+    """The plain reference of pack's copies: one slice per example, placed by the same first fit."""
+    lens = example_lengths(batch.y).tolist()
+    fill: list[int] = []
+    place = [(0, 0)] * len(lens)
+    for i in sorted(range(len(lens)), key=lambda i: -lens[i]):
+        r = next((r for r, f in enumerate(fill) if f + lens[i] <= capacity), None)
+        if r is None:
+            r = len(fill)
+            fill.append(0)
+        place[i] = (r, fill[r])
+        fill[r] += lens[i]
+    shape = (len(fill), max(fill) if fill else 1)
+    X, Y, P = (torch.zeros(shape, dtype=torch.long) for _ in range(3))
+    S, R = torch.full(shape, -1, dtype=torch.long), torch.zeros(shape, dtype=torch.bool)
+    for i, (r, o) in enumerate(place):
+        n = lens[i]
+        X[r, o : o + n], Y[r, o : o + n] = batch.x[i, :n], batch.y[i, :n]
+        P[r, o : o + n], S[r, o : o + n] = torch.arange(n), i
+        R[r, o : o + n] = batch.read_only[i, :n]
+    return X, Y, P, S, R
+
+
+@settings(max_examples=50, deadline=None)
+@given(lens=st.lists(st.integers(0, 23), min_size=1, max_size=12), cap_extra=st.integers(0, 20),
+       seed=st.integers(0, 2**16))
+def test_pack_matches_per_example_copies(lens, cap_extra, seed):
+    g = torch.Generator().manual_seed(seed)
+    T = 23
+    x = torch.randint(1, 50, (len(lens), T), generator=g)
+    y = torch.zeros(len(lens), T, dtype=torch.long)
+    for i, L in enumerate(lens):
+        y[i, :L] = torch.randint(1, 50, (L,), generator=g)
+    ro = torch.rand(len(lens), T, generator=g) < 0.5
+    packed = pack(Batch(x, y, len(lens), read_only=ro), T + cap_extra)
+    for got, want in zip((packed.x, packed.y, packed.pos, packed.seg, packed.read_only),
+                         _pack_by_slices(Batch(x, y, len(lens), read_only=ro), T + cap_extra)):
+        assert torch.equal(got, want)
