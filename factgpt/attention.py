@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .dropout import Dropout
+from .dropout import Dropout, drop_mask
 
 
 @dataclass
@@ -86,18 +86,58 @@ class KVCache:
         return (slots[None, None, :] <= pos[:, :, None])[:, None]
 
 
+class _DropoutAttention(torch.autograd.Function):
+    """dropout(softmax(q kᵀ · scale, masked)) v for (B, nh, T, ·) tensors, in fewer passes.
+
+    The weights are a (B, nh, T, S) tensor, larger than q, k and v together
+    (127 keys a query against 3 × 32 numbers a head in the course model), so
+    on a CPU every pass over them counts. The scales go onto the
+    small tensors (q before the product, 1/(1 − p) onto the output), the mask
+    and the dropout write into buffers already allocated, and the backward
+    reuses them. Same dropout mask, drawn at the same point, as the explicit
+    path; the results differ from the explicit path's only by rounding.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, allowed, p: float, scale: float):  # type: ignore[override]
+        qs, k, v = (q * scale).contiguous(), k.contiguous(), v.contiguous()  # products without copies
+        w = qs @ k.transpose(-2, -1)
+        w.masked_fill_(~allowed, float("-inf"))
+        a = torch.softmax(w, dim=-1)
+        drop, ctx.keep_scale = drop_mask(a, p)
+        dropped = torch.where(drop, a.new_zeros(()), a, out=w)  # w is no longer needed
+        ctx.save_for_backward(qs, k, v, a, drop, dropped)
+        ctx.scale = scale
+        return (dropped @ v).mul_(ctx.keep_scale)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        qs, k, v, a, drop, dropped = ctx.saved_tensors
+        g = g.contiguous() * ctx.keep_scale
+        dv = dropped.transpose(-2, -1) @ g
+        da = (g @ v.transpose(-2, -1)).masked_fill_(drop, 0.0)
+        dw = torch._softmax_backward_data(da, a, -1, a.dtype)
+        dq = (dw @ k).mul_(ctx.scale)
+        dk = (dw.transpose(-2, -1) @ qs).sum_to_size(k.shape)  # the synthesizer shares its keys among heads
+        return dq, dk, dv, None, None, None
+
+
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: Context, dropout: float,
            drop: nn.Module, scale: float) -> torch.Tensor:
     """softmax(q kᵀ · scale, masked) v for (B, nh, T, ·) tensors.
 
     On a CPU, dropout on the weights makes the fused kernel fall back to plain
-    matrix products anyway, so CPU training takes the explicit path with the
-    cheaper dropout; CUDA kernels apply dropout inside the fused kernel.
+    matrix products anyway, so CPU training takes _DropoutAttention (fp32) or
+    the explicit path (under autocast); CUDA kernels apply dropout inside the
+    fused kernel. ctx.explicit forces the explicit path: the reference.
     """
-    if ctx.explicit or (dropout > 0.0 and q.device.type == "cpu"):
-        att = (q @ k.transpose(-2, -1)) * scale
-        T, S = q.shape[-2], k.shape[-2]
+    T, S = q.shape[-2], k.shape[-2]
+    on_cpu_dropout = dropout > 0.0 and q.device.type == "cpu"
+    if ctx.explicit or on_cpu_dropout:
         mask = ctx.mask if ctx.mask is not None else torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
+        if not ctx.explicit and q.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"):
+            return _DropoutAttention.apply(q, k, v, mask, dropout, scale)
+        att = (q @ k.transpose(-2, -1)) * scale
         att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
         return drop(att) @ v
     if k.shape[1] != q.shape[1]:

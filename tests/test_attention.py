@@ -159,6 +159,30 @@ def synthesizer_by_the_equation(m: SynthesizerAttention, x: torch.Tensor) -> tor
     return m.proj(torch.cat(heads, dim=-1))
 
 
+@pytest.mark.parametrize("name", IDS)
+@pytest.mark.parametrize("packed", [False, True])
+def test_cpu_dropout_attention_equals_explicit_in_training(make_model, name, packed, pretrain_batch):
+    """The CPU training path (_DropoutAttention) draws the same dropout masks as the explicit path
+    and gives its loss and every gradient up to rounding."""
+    v, kw = dict(zip(IDS, VARIANTS))[name]
+    model = randomize(make_model(v, seed=1, dropout=0.1, **kw), seed=2).train()
+    b = pack(pretrain_batch) if packed else pretrain_batch
+    results = []
+    for explicit in (False, True):
+        torch.manual_seed(7)
+        model.zero_grad()
+        _, loss = model(b.x, b.y, b.pos, b.seg, explicit=explicit)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (fast_loss, fast_grads), (ref_loss, ref_grads) = results
+    torch.testing.assert_close(fast_loss, ref_loss, atol=1e-5, rtol=0)
+    assert fast_grads.keys() == ref_grads.keys()
+    for n in ref_grads:
+        torch.testing.assert_close(fast_grads[n], ref_grads[n], atol=1e-5, rtol=1e-4, msg=n)
+    torch.manual_seed(8)  # and the masks are random: another draw gives another loss
+    assert float(model(b.x, b.y, b.pos, b.seg)[1].detach()) != pytest.approx(float(fast_loss), abs=1e-4)
+
+
 @pytest.mark.parametrize("per_head_b", [False, True])
 @pytest.mark.parametrize("explicit", [False, True])
 @torch.no_grad()
@@ -202,12 +226,40 @@ def test_dropout_statistics_and_gradient(p):
     keep = y != 0
     frac = keep.float().mean().item()
     assert abs(frac - (1 - p)) < 0.005
-    torch.testing.assert_close(y[keep], x[keep] / (1 - p))
+    scale = (y[keep] / x[keep]).mean().item()
+    assert scale == pytest.approx(1 / (1 - p), rel=1e-4)  # p is rounded to a multiple of 2^-16
+    torch.testing.assert_close(y[keep], x[keep] * scale)
     g = torch.randn(400_000)
     y.backward(g)
-    torch.testing.assert_close(x.grad, torch.where(keep, g / (1 - p), torch.zeros(())))
+    torch.testing.assert_close(x.grad, torch.where(keep, g * scale, torch.zeros(())))
     # fresh masks each call
     assert not torch.equal(d(x) != 0, keep)
+
+
+@pytest.mark.parametrize("p", [0.0, 1e-6, 0.1, 0.25, 0.5, 0.9, 0.999999])
+def test_drop_mask_rounds_p_and_scales_to_keep_the_expectation(p):
+    from factgpt.dropout import drop_mask
+
+    torch.manual_seed(1)
+    x = torch.ones(2_000_003)  # not a multiple of four: the last 64-bit draw is cut
+    drop, scale = drop_mask(x, p)
+    assert drop.shape == x.shape and drop.dtype == torch.bool
+    p_real = 1 - 1 / scale
+    assert abs(p_real - p) <= 2**-16 and p_real < 1
+    assert abs(drop.float().mean().item() - p_real) < 5 * (p_real * (1 - p_real) / x.numel()) ** 0.5 + 1e-9
+
+
+def test_drop_mask_pieces_of_one_draw_are_independent():
+    """Four neighbours share one 64-bit draw: their drops must still be independent (and uniform)."""
+    from factgpt.dropout import drop_mask
+
+    torch.manual_seed(2)
+    drop, _ = drop_mask(torch.empty(4_000_000), 0.5)
+    d = drop.view(-1, 4).float()
+    torch.testing.assert_close(d.mean(0), torch.full((4,), 0.5), atol=2e-3, rtol=0)
+    both = (d[:, :, None] * d[:, None, :]).mean(0)  # P(drop i and drop j) = 1/4 for i != j
+    off = both[~torch.eye(4, dtype=torch.bool)]
+    torch.testing.assert_close(off, torch.full_like(off, 0.25), atol=2e-3, rtol=0)
 
 
 def test_dropout_eval_and_zero_are_identity():

@@ -209,3 +209,14 @@ def test_train_config_refuses_bad_numbers():
     for kw in ({"max_epochs": 0}, {"batch_size": -1}, {"learning_rate": 0.0}):
         with pytest.raises(InputError):
             TrainConfig(**kw)
+
+
+def test_keep_freed_memory_is_applied_once_and_reports_itself():
+    import platform
+
+    from factgpt.allocator import keep_freed_memory
+
+    first = keep_freed_memory()
+    assert keep_freed_memory() == first  # idempotent
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert first is True
