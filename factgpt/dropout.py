@@ -13,28 +13,32 @@ kept as booleans, which keeps the backward pass cheap.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
 _LEVELS = 1 << 16
 
 
-def drop_mask(like: torch.Tensor, p: float) -> tuple[torch.Tensor, float]:
-    """(mask, scale): a boolean mask shaped like `like`, True where an element is dropped, and the
-    factor 1/(1 − p') for the kept ones, p' being the probability the mask really has."""
-    if like.device.type != "cpu":  # GPUs draw random numbers in parallel: no need to ration bits
-        return torch.rand_like(like) < p, 1.0 / (1.0 - p)
-    n = like.numel()
+def drop_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu"
+              ) -> tuple[torch.Tensor, float]:
+    """(mask, scale): a boolean mask of `shape`, True where an element is dropped, and the factor
+    1/(1 − p') for the kept ones, p' being the probability the mask really has."""
+    device = torch.device(device)
+    if device.type != "cpu":  # GPUs draw random numbers in parallel: no need to ration bits
+        return torch.rand(shape, device=device) < p, 1.0 / (1.0 - p)
+    n = math.prod(shape)
     cut = min(round(p * _LEVELS), _LEVELS - 1)  # drop a 16-bit piece u (as an unsigned number) when u < cut
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=like.device).random_(-(2**63), 2**63 - 1)
-    drop = bits.view(torch.int16)[:n].view(like.shape) < cut - _LEVELS // 2  # int16 holds u − 2¹⁵
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), 2**63 - 1)
+    drop = bits.view(torch.int16)[:n].view(shape) < cut - _LEVELS // 2  # int16 holds u − 2¹⁵
     return drop, _LEVELS / (_LEVELS - cut)
 
 
 class _Dropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:  # type: ignore[override]
-        drop, ctx.scale = drop_mask(x, p)
+        drop, ctx.scale = drop_mask(x.shape, p, x.device)
         ctx.save_for_backward(drop)
         return (x * ctx.scale).masked_fill_(drop, 0)
 

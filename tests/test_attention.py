@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 from factgpt.attention import Context, SynthesizerAttention
 from factgpt.batches import BatchedCorruption, TensorExamples, example_lengths, pack, unpack
@@ -242,7 +244,7 @@ def test_drop_mask_rounds_p_and_scales_to_keep_the_expectation(p):
 
     torch.manual_seed(1)
     x = torch.ones(2_000_003)  # not a multiple of four: the last 64-bit draw is cut
-    drop, scale = drop_mask(x, p)
+    drop, scale = drop_mask(x.shape, p)
     assert drop.shape == x.shape and drop.dtype == torch.bool
     p_real = 1 - 1 / scale
     assert abs(p_real - p) <= 2**-16 and p_real < 1
@@ -254,7 +256,7 @@ def test_drop_mask_pieces_of_one_draw_are_independent():
     from factgpt.dropout import drop_mask
 
     torch.manual_seed(2)
-    drop, _ = drop_mask(torch.empty(4_000_000), 0.5)
+    drop, _ = drop_mask((4_000_000,), 0.5)
     d = drop.view(-1, 4).float()
     torch.testing.assert_close(d.mean(0), torch.full((4,), 0.5), atol=2e-3, rtol=0)
     both = (d[:, :, None] * d[:, None, :]).mean(0)  # P(drop i and drop j) = 1/4 for i != j
@@ -313,3 +315,15 @@ def test_rope_model_has_no_position_vectors_and_refuses_the_synthesizer(make_mod
     assert m.pos_emb is None and "pos_emb" not in m.state_dict()
     with pytest.raises(ValueError, match="rope needs the vanilla variant"):
         make_model("synthesizer", rope=True)
+
+
+@given(T=st.integers(1, 130), n=st.integers(1, 6))
+def test_query_chunks_cover_every_query_with_every_key_it_may_see(T, n):
+    from factgpt.attention import query_chunks
+
+    chunks = query_chunks(T, T, n)
+    assert chunks[0][0] == 0 and chunks[-1][1] == T and len(chunks) <= n
+    for (first, end, keys), nxt in zip(chunks, chunks[1:] + [(T, None, None)]):
+        assert first < end == nxt[0]  # consecutive, no gaps
+        assert end <= keys <= T  # the last query of the slice (end - 1) sees keys 0..end-1
+    assert query_chunks(5, 9, 3) == [(0, 5, 9)]  # not self-attention over one sequence: one slice
