@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,10 @@ def child(keep: bool) -> None:
         timed_step(tr, batches)
     print("ready", flush=True)
     for _ in sys.stdin:
-        print(f"{timed_step(tr, batches):.3f} {tr.progress.history[-1]['loss']:.6f}", flush=True)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        ms = timed_step(tr, batches)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        print(f"{ms:.3f} {tr.progress.history[-1]['loss']:.6f} {faults}", flush=True)
 
 
 def alternate(step_a, step_b, steps: int) -> tuple[list[float], list[float]]:
@@ -102,7 +106,7 @@ def main() -> None:
     if a.child:
         child(a.child == "keep")
         return
-    losses = {}
+    losses, extra = {}, {}
     if a.what in ("attention", "chunks"):
         import factgpt.attention as attention
 
@@ -129,17 +133,19 @@ def main() -> None:
             for p in procs:
                 if p.stdout.readline().strip() != "ready":
                     sys.exit("a variant failed to start")
-            last = {}
+            last, faults = {}, {0: [], 1: []}
 
             def ask(i):
                 procs[i].stdin.write("step\n")
                 procs[i].stdin.flush()
-                ms, loss = procs[i].stdout.readline().split()
+                ms, loss, n = procs[i].stdout.readline().split()
                 last[i] = float(loss)
+                faults[i].append(int(n))
                 return float(ms)
 
             ms_a, ms_b = alternate(lambda: ask(0), lambda: ask(1), a.steps)
             losses = {"a": last[0], "b": last[1]}
+            extra["page_faults_per_step"] = {"a": statistics.mean(faults[0]), "b": statistics.mean(faults[1])}
         finally:
             for p in procs:
                 p.kill()
@@ -152,6 +158,7 @@ def main() -> None:
         "median_ms_a": statistics.median(ms_a), "median_ms_b": statistics.median(ms_b),
         "median_step_ratio_a_over_b": statistics.median(ratios),
         "last_loss": losses,  # same seed and batches: equal up to rounding
+        **extra,
     }
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
