@@ -4,10 +4,11 @@ One training step of the course model allocates and frees dozens of buffers
 of about 30 MB (the attention weights of every layer, their dropout masks and
 gradients). glibc serves allocations that large with mmap and hands them back
 to the kernel when they are freed, so every step touches fresh pages again:
-about 90,000 page faults a step on the benchmark's CPU, roughly a tenth of
-its time. Raising the mmap and trim thresholds keeps those buffers in the
-heap, where the next step reuses them. The cost: the process keeps its peak
-memory (a few hundred MB for the course model) until it exits.
+tens of thousands of page faults a step. Raising the mmap and trim thresholds
+keeps those buffers in the heap, where the next step reuses them
+(`python bench/ab_step.py --what allocator` counts the faults and times the
+steps both ways). The cost: the process keeps its peak memory (a few hundred
+MB for the course model) until it exits.
 """
 
 from __future__ import annotations

@@ -94,8 +94,8 @@ def query_chunks(T: int, S: int, n: int) -> list[tuple[int, int, int]]:
 
     With causal masking, a query at position t sees keys 0..t, so the weights
     above the slices' staircase are all masked: for 127 positions in three
-    slices, a third of them are never computed (6–7% of a CPU training step
-    of the course model, bench/ab_step.py). Needs T == S (no cache)."""
+    slices, a third of them are never computed (`python bench/ab_step.py
+    --what chunks` times a step both ways). Needs T == S (no cache)."""
     if T != S or n <= 1:
         return [(0, T, S)]
     step = -(-T // n)
