@@ -163,12 +163,21 @@ def synthesizer_by_the_equation(m: SynthesizerAttention, x: torch.Tensor) -> tor
 
 @pytest.mark.parametrize("name", IDS)
 @pytest.mark.parametrize("packed", [False, True])
-def test_cpu_dropout_attention_equals_explicit_in_training(make_model, name, packed, pretrain_batch):
-    """The CPU training path (_DropoutAttention) draws the same dropout masks as the explicit path
-    and gives its loss and every gradient up to rounding."""
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_cpu_dropout_attention_equals_explicit_in_training(make_model, name, packed, chunks, pretrain_batch,
+                                                           monkeypatch):
+    """The CPU training path (_DropoutAttention, its queries in one slice or three) draws the same
+    dropout masks as the explicit path and gives its loss and every gradient up to rounding."""
+    import factgpt.attention as attention
+
+    monkeypatch.setattr(attention, "QUERY_CHUNKS", chunks)
+    calls = []
+    apply = attention._DropoutAttention.apply
+    monkeypatch.setattr(attention._DropoutAttention, "apply", lambda *a: calls.append(1) or apply(*a))
     v, kw = dict(zip(IDS, VARIANTS))[name]
     model = randomize(make_model(v, seed=1, dropout=0.1, **kw), seed=2).train()
     b = pack(pretrain_batch) if packed else pretrain_batch
+    assert b.x.shape[1] == 127  # long enough for three slices
     results = []
     for explicit in (False, True):
         torch.manual_seed(7)
@@ -177,6 +186,7 @@ def test_cpu_dropout_attention_equals_explicit_in_training(make_model, name, pac
         loss.backward()
         results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     (fast_loss, fast_grads), (ref_loss, ref_grads) = results
+    assert len(calls) == model.config.n_layer  # the first pass took the fast function, the explicit one did not
     torch.testing.assert_close(fast_loss, ref_loss, atol=1e-5, rtol=0)
     assert fast_grads.keys() == ref_grads.keys()
     for n in ref_grads:

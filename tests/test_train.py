@@ -211,12 +211,29 @@ def test_train_config_refuses_bad_numbers():
             TrainConfig(**kw)
 
 
-def test_keep_freed_memory_is_applied_once_and_reports_itself():
+def test_keep_freed_memory_lets_a_freed_large_block_be_reused_without_page_faults():
+    import ctypes
     import platform
+    import resource
 
     from factgpt.allocator import keep_freed_memory
 
     first = keep_freed_memory()
     assert keep_freed_memory() == first  # idempotent
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert first is True
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        assert first is False
+        return
+    assert first is True
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    size = 64 << 20  # above glibc's largest default mmap threshold (32 MB): mmapped, and unmapped on free, by default
+
+    def faults_of_one_use() -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        block = libc.malloc(size)
+        ctypes.memset(block, 1, size)
+        libc.free(block)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    faults_of_one_use()
+    assert faults_of_one_use() < (size >> 12) // 10  # by default every 4 KB page faults again
