@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Iterable
 
 from .datasets import QA, documents
+from .people import line_name
 
 QUESTION_PREFIX, QUESTION_SUFFIX = "Where was ", " born?"
 
@@ -23,8 +24,8 @@ def name_of(question: str) -> str | None:
 
 
 def corpus_names(corpus_text: str) -> set[str]:
-    """The person of each line: the text before its first '. '."""
-    return {doc.split(". ", 1)[0] for doc in documents(corpus_text)}
+    """The person of each line (people.line_name)."""
+    return {line_name(doc) for doc in documents(corpus_text)}
 
 
 def split_heldout(rows: list[QA], corpus_text: str, n: int = 300,

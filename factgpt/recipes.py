@@ -65,11 +65,13 @@ from typing import Any, Iterator
 import torch
 
 from .batches import Batch, BatchedCorruption, TensorExamples
+from .checkpoint import save_model
 from .datasets import QA, NameDataset, documents
 from .errors import InputError
 from .evaluate import MAX_NEW, Prediction, _predict_chunk, accuracy, predict
 from .fileio import bundled_path, write_text_atomic
 from .heldout import split_heldout, to_tsv
+from .people import line_name, split_name
 from .model import GPT
 from .pipeline import (bundled_names, load_corpus, load_named_json, load_qa, model_config, stage_config,
                        train_stage)
@@ -145,7 +147,7 @@ _BIRTH = re.compile(r"\b[Bb]orn\b")
 
 def split_line(line: str) -> tuple[str, list[str]]:
     """(name, sentences) of a wiki.txt line `NAME. sentence . sentence .`"""
-    name, _, body = line.partition(". ")
+    name, body = split_name(line)
     return name, [s for s in _SENTENCE_END.split(body) if s]
 
 
@@ -156,7 +158,7 @@ def birth_front(line: str) -> str:
     (data.max_chars), a line then holds its birthplace far more often: within
     56 characters for 83% of dev people instead of 38%.
     """
-    name, _, body = line.partition(". ")
+    name, body = split_name(line)
     m = _BIRTH.search(body)
     if m is None or m.start() == 0:
         return line
@@ -171,7 +173,7 @@ def name_key(line: str) -> str:
 
 def question_key(line: str) -> str:
     """The line keyed by the question about its person: `Where was NAME born? rest of the line`."""
-    name, _, body = line.partition(". ")
+    name, body = split_name(line)
     return f"Where was {name} born? {body}"
 
 
@@ -360,7 +362,7 @@ def recite_suffixes(corpus_text: str, qa_rows: list[QA]) -> list[str]:
 
     answers = {name_of(r.question): r.answer for r in qa_rows}
     return [MASK + (answers[n] + MASK if n in answers else "")
-            for n in (d.partition(". ")[0] for d in documents(corpus_text))]
+            for n in map(line_name, documents(corpus_text))]
 
 
 class Counterfactual:
@@ -378,7 +380,7 @@ class Counterfactual:
         self.pool = sorted({r.answer for r in qa_rows})
         self.items: list[tuple[str, str, str]] = []  # (line before the place, place, line after it)
         for before, after in zip(documents(corpus_text), documents(text)):
-            name = before.partition(". ")[0]
+            name = line_name(before)
             ans = answers.get(name)
             cut = after[:max_chars] if max_chars else after
             at = cut.find(ans, cut.find(name) + len(name)) if ans else -1
@@ -490,7 +492,7 @@ def training_lines(recipe: dict, corpus_text: str) -> dict[str, str]:
     max_chars = recipe.get("data", {}).get("max_chars")
     out = {}
     for before, after in zip(documents(corpus_text), documents(augment_text(corpus_text, recipe["spec"]))):
-        out.setdefault(before.partition(". ")[0], after[:max_chars] if max_chars else after)
+        out.setdefault(line_name(before), after[:max_chars] if max_chars else after)
     return out
 
 
@@ -601,7 +603,8 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
     seconds["total"] = sum(seconds.values())
     return {"seed": seed, **scores, "seconds": seconds,
             "final_loss": {"pretrain": pre.progress.history[-1]["loss"], "finetune": ft_loss},
-            "parameters": sum(p.numel() for p in model.parameters()), "_predictions": predictions}
+            "parameters": sum(p.numel() for p in model.parameters()), "_predictions": predictions,
+            "_model": model, "_heldout": [r.question for r in held]}
 
 
 def write_predictions(folder: Path, predictions: dict[str, list[tuple[str, str, str, str]]]) -> None:
@@ -628,6 +631,11 @@ def run(args) -> int:
     for seed in args.seeds:
         r = run_once(recipe, seed, device, quiet=args.quiet)
         write_predictions(folder / f"seed{seed}", r.pop("_predictions"))
+        # The trained model, with what it needs to answer (cut, spec) and which
+        # questions it never trained on (the held-out slice chooses thresholds).
+        save_model(folder / f"seed{seed}" / "model.safetensors", r.pop("_model"), load_corpus(bundled_path("wiki.txt")).vocab,
+                   {"recipe": recipe["name"], "seed": seed, "max_chars": recipe.get("data", {}).get("max_chars"),
+                    "spec": recipe["spec"].__dict__, "heldout_questions": r.pop("_heldout"), "commit": commit})
         runs.append(r)
         say(f"[seed {seed}] held-out {r['heldout']['accuracy']:.1f}%, dev {r['dev']['accuracy']:.1f}% "
             f"({r['seconds']['total'] / 60:.1f} min)")

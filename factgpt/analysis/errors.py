@@ -44,7 +44,7 @@ def corpus_lines(wiki_text: str) -> dict[str, list[str]]:
     """Each person's wiki.txt lines (a few names have more than one)."""
     lines: dict[str, list[str]] = defaultdict(list)
     for doc in documents(wiki_text):
-        lines[doc.split(". ", 1)[0]].append(doc)
+        lines[line_name(doc)].append(doc)
     return dict(lines)
 
 

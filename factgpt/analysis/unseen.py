@@ -31,7 +31,7 @@ TOP = 15
 
 def pool_names(wiki_text: str, tsv_texts: Iterable[str]) -> list[str]:
     """Every person's name, in file order (wiki.txt lines, then the question files), repeats kept."""
-    names = [doc.split(". ", 1)[0] for doc in documents(wiki_text)]
+    names = [line_name(doc) for doc in documents(wiki_text)]
     for text in tsv_texts:
         for line in text.split("\n"):
             n = name_of(line.split("\t", 1)[0].rstrip("\r"))
