@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from factgpt.fileio import write_text_atomic
-from factgpt.study import device_name, git_commit
+from factgpt.runinfo import device_name, git_commit
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from factgpt.evaluate import accuracy, predict
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.heldout import split_heldout, to_tsv
 from factgpt.model import GPT, GPTConfig
-from factgpt.study import device_name, git_commit
+from factgpt.runinfo import device_name, git_commit
 from factgpt.train import Trainer, TrainConfig
 from factgpt.vocab import Vocab
 

@@ -30,7 +30,7 @@ from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.heldout import split_heldout, to_tsv
 from factgpt.model import GPT
 from factgpt.pipeline import load_corpus, load_profile, model_config, pretrain_source, stage_config, train_stage
-from factgpt.study import device_name, git_commit
+from factgpt.runinfo import device_name, git_commit
 
 
 def apply_overrides(prof: dict, sets: list[str]) -> dict:

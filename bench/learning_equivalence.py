@@ -25,7 +25,7 @@ from factgpt.datasets import CharCorruptionDataset, NameDataset, parse_tsv
 from factgpt.evaluate import accuracy, predict
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.model import GPT, GPTConfig
-from factgpt.study import device_name, git_commit
+from factgpt.runinfo import device_name, git_commit
 from factgpt.train import Trainer, TrainConfig
 from factgpt.vocab import Vocab
 

@@ -25,7 +25,7 @@ from factgpt.datasets import documents, parse_tsv
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.heldout import name_of
 from factgpt.recipes import split_line
-from factgpt.study import device_name, git_commit
+from factgpt.runinfo import device_name, git_commit
 from factgpt.vocab import Vocab
 
 

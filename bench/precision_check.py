@@ -28,7 +28,7 @@ from factgpt.bench import device_slug
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.precision import resolve_device
-from factgpt.study import device_name, git_commit
+from factgpt.runinfo import device_name, git_commit
 from factgpt.train import Trainer, TrainConfig
 from factgpt.vocab import Vocab
 

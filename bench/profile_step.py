@@ -27,7 +27,7 @@ from factgpt.bench import device_slug, sync
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.precision import PRECISIONS, resolve_device
-from factgpt.study import device_name, git_commit
+from factgpt.runinfo import device_name, git_commit
 from factgpt.train import TrainConfig, Trainer
 from factgpt.vocab import Vocab
 

@@ -35,7 +35,7 @@ from .evaluate import predict, predict_plain
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, GPTConfig
 from .precision import matmul_precision, resolve, resolve_device
-from .study import device_name, git_commit
+from .runinfo import device_name, git_commit
 from .train import Trainer, TrainConfig
 from .vocab import Vocab
 

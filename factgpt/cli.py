@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from .argtypes import positive_float, positive_int
 from .errors import InputError
-from .fileio import bundled_path, check_writable, shipped_model
+from .fileio import DEFAULT_MODEL, SHIPPED_MODELS, bundled_path, check_writable, shipped_model
 from .model import VARIANTS
 from .precision import PRECISIONS
 
@@ -29,26 +30,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: {message}\n")
         sys.exit(2)
-
-
-def positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
-    return v
-
-
-def positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
-    return v
 
 
 # ---- argument groups ----------------------------------------------------------------
@@ -116,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="greedy answers to every question; accuracy when answers are given")
     add_corpus(p)
-    p.add_argument("--reading_params_path", default=None, help="default: the model shipped with the package")
+    p.add_argument("--reading_params_path", default=None, metavar="NAME|PATH",
+                   help=f"a checkpoint, or a shipped model: {', '.join(SHIPPED_MODELS)} (default {DEFAULT_MODEL})")
     p.add_argument("--eval_corpus_path", default=None, help="default: bundled birth_dev.tsv")
     p.add_argument("--outputs_path", default=None, help="where to write one prediction per line")
     p.add_argument("--reference", action="store_true", help="one question at a time without a cache")
@@ -127,17 +109,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_corpus_path", default=None, help="default: bundled birth_dev.tsv")
     p.add_argument("--outputs_path", default=None)
 
-    p = sub.add_parser("ask", help="answer one question, with its probability")
-    p.add_argument("question")
-    p.add_argument("--reading_params_path", default=None, help="default: the model shipped with the package")
+    p = sub.add_parser("ask", help="answer questions with confidence and the recited line, or say the model does not know")
+    p.add_argument("question", nargs="?", default=None,
+                   help="'Where was NAME born?' (omit to read questions from standard input, one a line)")
+    p.add_argument("--json", action="store_true", help="one JSON object a line: question, answer (null: does not "
+                                                         "know), confidence, recited_line")
+    p.add_argument("--reading_params_path", default=None, metavar="NAME|PATH",
+                   help=f"a checkpoint, or a shipped model: {', '.join(SHIPPED_MODELS)} (default {DEFAULT_MODEL})")
     p.add_argument("--pretrain_corpus_path", default=None)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+
+    p = sub.add_parser("abstention", help="choose when a recite model says it does not know (held-out slice and "
+                                          "made-up names), then measure it on dev and fresh made-up names")
+    p.add_argument("--reading_params_path", default=None, metavar="NAME|PATH",
+                   help=f"a recite checkpoint, or a shipped model (default {DEFAULT_MODEL})")
+    p.add_argument("--made_up", type=positive_int, default=500, help="made-up names in each of the two sets")
+    p.add_argument("--out", default="results/abstention")
 
     p = sub.add_parser("reproduce", help="the whole study: every row, every seed, results JSON, table and plots")
     p.add_argument("--profile", default=None, help="course | smoke | laptop | a JSON file (default: course on a GPU, laptop on a CPU)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    p.add_argument("--out", default="results")
+    p.add_argument("--out", default=None, help="the run's folder (default: a new runs/PROFILE-DATE-TIME)")
     p.add_argument("--yes", action="store_true", help="do not ask before a run estimated to take hours")
     p.add_argument("--recipe", default=None, metavar="NAME",
                    help="run a recipe beyond the course (factgpt/recipes/NAME.json or a JSON file) instead of the study")
@@ -314,17 +307,20 @@ def torch_seed(seed: int) -> None:
 
 
 def _model_path(arg: str | None) -> str:
-    if arg:
-        return arg
-    p = shipped_model()
-    if p is None:
-        raise InputError("--reading_params_path", "not given, and this installation ships no trained model")
-    return str(p)
+    """A checkpoint path, or the name of a model shipped with the package (default: the recite model)."""
+    name = arg or DEFAULT_MODEL
+    if name in SHIPPED_MODELS:
+        p = shipped_model(name)
+        if p is None:
+            raise InputError("--reading_params_path", f"this installation does not ship the {name!r} model")
+        return str(p)
+    return arg  # type: ignore[return-value]
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import report_line, write_predictions
-    from .pipeline import evaluate_rows, load_for, load_qa, score
+    from .evaluate import accuracy, report_line, write_predictions
+    from .grounded import answer_questions
+    from .pipeline import evaluate_rows, load_for, load_qa
     from .precision import resolve_device
 
     if args.outputs_path:
@@ -335,10 +331,18 @@ def cmd_evaluate(args) -> int:
     tsv = args.eval_corpus_path or bundled_path("birth_dev.tsv")
     rows = load_qa(tsv, corpus.vocab, need_answers=False, block_size=model.config.block_size)
     t0 = time.time()
-    preds = evaluate_rows(model, corpus.vocab, rows, fast=not args.reference)
+    spec = meta.get("spec", {})
+    if spec.get("recite"):  # recite the line, then answer (the same decoding as the recipe's evaluation)
+        if args.reference:
+            raise InputError("--reference", "a recite model has no one-question-at-a-time reference decoding")
+        preds = [a.guess for a in answer_questions(model, corpus.vocab, [r.question for r in rows],
+                                                   int(meta.get("max_chars") or model.config.block_size),
+                                                   span_answer=spec.get("span_answer", True))]
+    else:
+        preds = [p.text for p in evaluate_rows(model, corpus.vocab, rows, fast=not args.reference)]
     if args.outputs_path:
-        write_predictions(args.outputs_path, [p.text for p in preds])
-    s = score(rows, preds)
+        write_predictions(args.outputs_path, preds)
+    s = accuracy(rows, preds) if rows[0].answer is not None else None
     if s is None:
         print(f"No gold answers in {tsv}; wrote {len(preds)} predictions"
               + (f" to {args.outputs_path}" if args.outputs_path else " (give --outputs_path to keep them)"))
@@ -368,19 +372,13 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from .checkpoint import load_model
-    from .evaluate import predict
-    from .pipeline import load_corpus
+    from .ask import answer, render
     from .precision import resolve_device
 
-    corpus = load_corpus(args.pretrain_corpus_path or bundled_path("wiki.txt"))
-    model, meta = load_model(_model_path(args.reading_params_path), vocab=corpus.vocab, device=resolve_device(args.device))
-    q = args.question
-    corpus.vocab.encode(q, "question")
-    if len(q) + 1 >= model.max_len:
-        raise InputError("question", f"{len(q)} characters leave no room for an answer in the block size {model.config.block_size}")
-    pred = predict(model, corpus.vocab, [q])[0]
-    print(f"{pred.text}\t(probability {pred.prob:.3f}; first character {pred.first_prob:.3f})")
+    replies = answer(_model_path(args.reading_params_path), None if args.question is None else [args.question],
+                     sys.stdin if args.question is None else None,
+                     args.pretrain_corpus_path or bundled_path("wiki.txt"), resolve_device(args.device))
+    sys.stdout.write(render(replies, args.json))
     return 0
 
 
@@ -397,15 +395,23 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from .study import render_tables
+    from .tables import render_tables
 
     return render_tables(args.results, args.readme)
 
 
 def cmd_merge(args) -> int:
-    from .study import merge_results
+    from .results import is_recipe, merge_results, read_results
 
-    return merge_results(args.results, Path(args.out), keep_first=args.keep_first)
+    loaded = [(Path(f), read_results(f)) for f in args.results]
+    if any(is_recipe(r) for _, r in loaded):
+        from .recipes import merge_recipe_results
+
+        return merge_recipe_results(loaded, Path(args.out))
+    from .tables import write_study_outputs
+
+    print(write_study_outputs(Path(args.out), merge_results(args.results, Path(args.out), keep_first=args.keep_first)))
+    return 0
 
 
 def cmd_explore(args) -> int:
@@ -424,7 +430,7 @@ def cmd_analyze(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    model = args.reading_params_path or (str(shipped_model()) if shipped_model() else None)
+    model = args.reading_params_path or (str(shipped_model("laptop")) if shipped_model("laptop") else None)
     run_bench(args.device, args.steps, args.finetune_steps, args.eval_reference, args.out, args.precision,
               args.seed, model, command="factgpt " + " ".join(args.argv), compile=args.compile)
     return 0
@@ -465,11 +471,20 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_abstention(args) -> int:
+    from .abstention import measure, summary
+
+    result = measure(Path(_model_path(args.reading_params_path)), Path(args.out), args.made_up, args.argv)
+    print(summary(result))
+    print(f"wrote {Path(args.out) / 'abstention.json'} and {Path(args.out) / 'risk_coverage.png'}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
     "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "merge": cmd_merge, "explore": cmd_explore,
     "convert": cmd_convert, "bench": cmd_bench, "schedule": cmd_schedule,
-    "analyze": cmd_analyze,
+    "analyze": cmd_analyze, "abstention": cmd_abstention,
 }
 
 

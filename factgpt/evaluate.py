@@ -28,6 +28,7 @@ class Prediction:
     text: str  # the answer: generated characters up to the next ⁇
     prob: float  # product of the answer characters' probabilities
     first_prob: float  # probability of the first answer character (or of ⁇ if the answer is empty)
+    char_probs: tuple[float, ...] = ()  # the probability of each character of text
 
 
 def _answer(gen_ids: list[int], probs: list[float], vocab: Vocab) -> Prediction:
@@ -35,7 +36,7 @@ def _answer(gen_ids: list[int], probs: list[float], vocab: Vocab) -> Prediction:
     p = 1.0
     for q in probs[:n]:
         p *= q
-    return Prediction(vocab.decode(gen_ids[:n]), p, probs[0] if probs else 0.0)
+    return Prediction(vocab.decode(gen_ids[:n]), p, probs[0] if probs else 0.0, tuple(probs[:n]))
 
 
 @torch.no_grad()
@@ -76,12 +77,18 @@ def predict(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = M
         out[i] = predict_plain(model, vocab, [questions[i]], max_new, precision)[0]
     for s in range(0, len(fits), batch_size):
         chunk = fits[s : s + batch_size]
-        for i, pred in zip(chunk, _predict_chunk(model, vocab, [prompts[i] for i in chunk], max_new, precision)):
+        for i, pred in zip(chunk, decode_batch(model, vocab, [prompts[i] for i in chunk], max_new, precision)):
             out[i] = pred
     return out  # type: ignore[return-value]
 
 
-def _predict_chunk(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: int, precision: str) -> list[Prediction]:
+def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: int,
+                 precision: str = "fp32") -> list[Prediction]:
+    """Greedy continuation of every prompt (token ids) at once, up to ⁇ or max_new characters.
+
+    The prompts may differ in length and must leave room for max_new - 1 more
+    positions; predict() and the recite decoding are built on it.
+    """
     dev = model.head.weight.device
     B = len(prompts)
     lens = torch.tensor([len(p) for p in prompts], device=dev)

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .fileio import atomic_write  # noqa: E402
+from .results import REFERENCE, ROW_TITLES  # noqa: E402
 
 
 def save_png(fig, path: Path) -> None:
@@ -61,8 +62,6 @@ def loss_curves(out: Path, stage: str, seed_dirs: list[Path]) -> Path | None:
 
 
 def accuracy_bars(out: Path, results: dict) -> Path:
-    from .study import ROW_TITLES
-
     rows = list(results["rows"])
     fig, ax = plt.subplots(figsize=(7, 3.8))
     xs = range(len(rows))
@@ -142,8 +141,6 @@ def schedule_plot(profile: dict, stage: str, n_docs: int, out_dir: Path) -> dict
 
 def recipe_plot(path: Path, recipes: list[dict]) -> Path:
     """Dev accuracy against CPU minutes per recipe (error bars: std over seeds), course rows for reference."""
-    from .study import REFERENCE
-
     fig, ax = plt.subplots(figsize=(7, 4))
     for track, marker in (("A", "o"), ("B", "s")):
         rs = [r for r in recipes if r["track"] == track]

@@ -55,7 +55,6 @@ import json
 import math
 import re
 import shlex
-import statistics
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -68,7 +67,12 @@ from .batches import Batch, BatchedCorruption, TensorExamples
 from .checkpoint import save_model
 from .datasets import QA, NameDataset, documents
 from .errors import InputError
-from .evaluate import MAX_NEW, Prediction, _predict_chunk, accuracy, predict
+from .evaluate import accuracy, decode_batch, predict
+from .precision import resolve_device
+from .recite import recite, span_answers
+from .results import mean_std
+from .runinfo import device_name, git_commit
+from .study import run_folder
 from .fileio import bundled_path, write_text_atomic
 from .heldout import split_heldout, to_tsv
 from .people import line_name, split_name
@@ -409,72 +413,6 @@ class Counterfactual:
         return Batch(x, y, len(idx))
 
 
-@torch.no_grad()
-def recite_predict(model: GPT, vocab: Vocab, questions: list[str], max_chars: int,
-                   batch_size: int = 512) -> list[tuple[str, Prediction]]:
-    """(recitation, answer) per question: greedy decoding of the line from "QUESTION ",
-    stopped at ⁇ or at the line's cut (max_chars), then of the answer after ⁇."""
-    model.eval()
-    out: list[tuple[str, Prediction]] = []
-    for s in range(0, len(questions), batch_size):
-        qs = questions[s : s + batch_size]
-        first = [vocab.encode(q + " ") for q in qs]
-        room = [max(0, max_chars - len(p)) for p in first]
-        steps = min(max(room) + 1, model.max_len - max(map(len, first)) + 1)  # never past the last position
-        recs = _predict_chunk(model, vocab, first, steps, "fp32") if max(room) > 0 else []
-        texts = [r.text[:n] for r, n in zip(recs, room)] if recs else [""] * len(qs)
-        second = [p + vocab.encode(t + MASK) for p, t in zip(first, texts)]
-        answers = _predict_chunk(model, vocab, second, MAX_NEW, "fp32")
-        out += list(zip(texts, answers))
-    return out
-
-
-def recitation_spans(recitation: str, max_words: int = 4) -> list[str]:
-    """Every run of 1..max_words consecutive words of the recitation, without the
-    punctuation around it ("born in Paris, France." gives "Paris", "Paris, France", "France", ...)."""
-    words = recitation.split()
-    spans = dict.fromkeys(
-        " ".join(words[i : i + n]).strip(" ,.;:()\"'") for i in range(len(words)) for n in range(1, max_words + 1)
-        if i + n <= len(words))
-    return [x for x in spans if x]
-
-
-@torch.no_grad()
-def span_answers(model: GPT, vocab: Vocab, questions: list[str], recitations: list[str],
-                 fallback: list[str], batch_size: int = 256) -> list[str]:
-    """For each question the span of its recitation with the highest log-probability as the
-    answer: log P(span ⁇ | QUESTION RECITATION⁇), summed over the span's characters and the
-    closing ⁇. Where no span fits the model's length (or none exists), the fallback answer."""
-    model.eval()
-    dev = next(model.parameters()).device
-    seqs, owner, starts = [], [], []
-    for i, (q, rec) in enumerate(zip(questions, recitations, strict=True)):
-        prompt = vocab.encode(q + " " + rec + MASK)
-        for span in recitation_spans(rec):
-            ids = prompt + vocab.encode(span + MASK)
-            if len(ids) <= model.max_len:
-                seqs.append(ids)
-                owner.append((i, span))
-                starts.append(len(prompt))
-    best: dict[int, tuple[float, str]] = {}
-    for s in range(0, len(seqs), batch_size):
-        chunk = seqs[s : s + batch_size]
-        T = max(map(len, chunk))
-        x = torch.zeros(len(chunk), T, dtype=torch.long)
-        for j, ids in enumerate(chunk):
-            x[j, : len(ids)] = torch.tensor(ids)
-        logp = torch.log_softmax(model(x.to(dev))[0].float(), dim=-1).cpu()
-        for j, ids in enumerate(chunk):
-            st = starts[s + j]
-            # the characters st..end are predicted at the positions before them
-            score = float(logp[j, torch.arange(st - 1, len(ids) - 1), torch.tensor(ids[st:])].sum())
-            i, span = owner[s + j]
-            if i not in best or score > best[i][0]:
-                best[i] = (score, span)
-    return [best[i][1] if i in best else fallback[i] for i in range(len(questions))]
-
-
-# ---- running ------------------------------------------------------------------------
 def shrink(recipe: dict) -> dict:
     """A tiny version of a recipe (1 layer, 32-d, one epoch a stage) for checking that it runs."""
     small = json.loads(json.dumps({k: v for k, v in recipe.items() if k != "spec"}))
@@ -544,7 +482,7 @@ def line_recall(model: GPT, vocab: Vocab, lines: dict[str, str], rows: list[QA])
         prompts.append(vocab.encode(line[:at]))
         answers.append(r.answer)
     model.eval()
-    got = [p.text for p in _predict_chunk(model, vocab, prompts, 32, "fp32")] if prompts else []
+    got = [p.text for p in decode_batch(model, vocab, prompts, 32)] if prompts else []
     correct = sum(g.startswith(a) for g, a in zip(got, answers))
     return {"correct": correct, "total": len(answers), "of_people": len(rows),
             "accuracy": 100.0 * correct / max(1, len(answers))}
@@ -585,8 +523,8 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
         qs = [r.question for r in part]
         spec = recipe["spec"]
         if spec.recite:
-            pairs = recite_predict(model, vocab, qs, recipe.get("data", {}).get("max_chars") or block)
-            recs, free = [t for t, _ in pairs], [a.text for _, a in pairs]
+            pairs = recite(model, vocab, qs, recipe.get("data", {}).get("max_chars") or block)
+            recs, free = [p.line.text for p in pairs], [p.answer.text for p in pairs]
             spans = span_answers(model, vocab, qs, recs, free)
             answers = spans if spec.span_answer else free
         else:
@@ -617,17 +555,13 @@ def write_predictions(folder: Path, predictions: dict[str, list[tuple[str, str, 
 
 def run(args) -> int:
     """`factgpt reproduce --recipe NAME`: every seed, then results/recipes/NAME/results.json and the recipe table."""
-    from .precision import resolve_device
-    from .study import device_name, git_commit
-
     commit = git_commit()
     recipe = load_recipe(args.recipe)
     device = resolve_device(args.device)
-    out = Path(args.out) / "recipes"
+    folder = run_folder(args.out, f"recipe-{recipe['name']}")
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"recipe {recipe['name']} (track {recipe['spec'].track}): {recipe['description']}")
     runs: list[dict[str, Any]] = []
-    folder = out / recipe["name"]
     for seed in args.seeds:
         r = run_once(recipe, seed, device, quiet=args.quiet)
         write_predictions(folder / f"seed{seed}", r.pop("_predictions"))
@@ -642,17 +576,17 @@ def run(args) -> int:
         settings = {k: v for k, v in recipe.items() if k != "spec"} | {"recipe": recipe["spec"].__dict__}
         results = {"recipe": recipe["name"], "track": recipe["spec"].track, "description": recipe["description"],
                    "settings": settings, "seeds": [x["seed"] for x in runs], "runs": runs,
-                   "heldout": _mean_std([x["heldout"]["accuracy"] for x in runs]),
-                   "dev": _mean_std([x["dev"]["accuracy"] for x in runs]),
-                   "minutes": _mean_std([x["seconds"]["total"] / 60 for x in runs]),
+                   "heldout": mean_std([x["heldout"]["accuracy"] for x in runs]),
+                   "dev": mean_std([x["dev"]["accuracy"] for x in runs]),
+                   "minutes": mean_std([x["seconds"]["total"] / 60 for x in runs]),
                    "parameters": runs[0]["parameters"],
                    "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
                    "device": device_name(device), "torch": torch.__version__, "commit": commit}
         if len(runs) < len(args.seeds):
             results["partial"] = True  # written after every seed: a stopped run keeps what it finished
         write_text_atomic(folder / "results.json", json.dumps(results, indent=2) + "\n")
-    table = write_recipe_table(out)
-    print(table)
+    say(f"wrote {folder}/ (results.json, predictions and the model of each seed); the table of every recipe "
+        f"under results/recipes/ is rendered by `factgpt table --readme README.md`")
     return 0
 
 
@@ -685,9 +619,9 @@ def merge_recipe_results(loaded: list[tuple[Path, dict[str, Any]]], out: Path) -
     commits = [r["commit"] for _, r in loaded]
     merged = {**{k: v for k, v in first.items() if k not in ("partial",)},
               "seeds": sorted(seen), "runs": runs,
-              "heldout": _mean_std([x["heldout"]["accuracy"] for x in runs]),
-              "dev": _mean_std([x["dev"]["accuracy"] for x in runs]),
-              "minutes": _mean_std([x["seconds"]["total"] / 60 for x in runs]),
+              "heldout": mean_std([x["heldout"]["accuracy"] for x in runs]),
+              "dev": mean_std([x["dev"]["accuracy"] for x in runs]),
+              "minutes": mean_std([x["seconds"]["total"] / 60 for x in runs]),
               "command": [r["command"] for _, r in loaded],
               "commit": commits[0] if len(set(commits)) == 1 else commits,
               "merged_from": [str(f) for f, _ in loaded]}
@@ -703,42 +637,3 @@ def merge_recipe_results(loaded: list[tuple[Path, dict[str, Any]]], out: Path) -
     print(f"{merged['recipe']}: seeds {merged['seeds']}, held-out {merged['heldout']['mean']:.1f} ± "
           f"{merged['heldout']['std']:.1f}, dev {merged['dev']['mean']:.1f} ± {merged['dev']['std']:.1f}")
     return 0
-
-
-def _mean_std(xs: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
-
-
-def write_recipe_table(out: Path) -> str:
-    """results/recipes/table.md and accuracy_vs_time.png from every recipe's results.json."""
-    found = []
-    for f in sorted(out.glob("*/results.json")):
-        try:
-            found.append(json.loads(f.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f, f"cannot read recipe results: {e}") from None
-    found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
-    lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | dev, free / span answer "
-             "| held-out line recall | CPU minutes | parameters | seeds |",
-             "|---|---|---|---|---|---|---|---|---|"]
-
-    def ms(x: dict[str, float], n: int) -> str:
-        return f"{x['mean']:.1f}% ± {x['std']:.1f}" if n > 1 else f"{x['mean']:.1f}% (1 seed)"
-
-    for r in found:
-        n = len(r["seeds"])
-        recall = [x["heldout_line_recall"]["accuracy"] for x in r["runs"] if "heldout_line_recall" in x]
-        shown = f"{statistics.fmean(recall):.1f}%" if recall else "–"
-        dec = [x["dev"]["decodings"] for x in r["runs"] if "decodings" in x["dev"]]
-        both = (f"{statistics.fmean(d['free'] for d in dec):.1f} / {statistics.fmean(d['span'] for d in dec):.1f}"
-                if len(dec) == n else "–")
-        lines.append(f"| `{r['recipe']}` — {r['description']} | {r['track']} | {ms(r['heldout'], n)} | "
-                     f"{ms(r['dev'], n)} | {both} | {shown} | {r['minutes']['mean']:.1f} | {r['parameters']:,} | "
-                     f"{n}{' (partial)' if r.get('partial') else ''} |")
-    table = "\n".join(lines) + "\n"
-    write_text_atomic(out / "table.md", table)
-    if found:
-        from .plots import recipe_plot
-
-        recipe_plot(out / "accuracy_vs_time.png", found)
-    return table

@@ -109,3 +109,40 @@ TINY_PROFILE = {
     "finetune_pretrained": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
     "finetune_scratch": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
 }
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """One tiny `factgpt reproduce` run, shared by the tests that need a study.
+
+    It runs as the README's command does, without --out, from a folder that holds
+    a committed-looking results/: the run must go to a new runs/ folder instead.
+    Returns the run's folder, its arguments, exit code, output and that cwd.
+    """
+    import contextlib
+    import io
+    import json
+    import os
+
+    from factgpt.cli import main
+
+    cwd = tmp_path_factory.mktemp("clone")
+    (cwd / "results" / "tiny").mkdir(parents=True)
+    (cwd / "results" / "tiny" / "results.json").write_text('{"committed": true}\n')
+    prof = cwd / "tiny.json"
+    prof.write_text(json.dumps(TINY_PROFILE))
+    args = ["reproduce", "--profile", str(prof), "--quiet", "--variants", "vanilla", "synthesizer", "--seeds", "0",
+            "--device", "cpu", "--precision", "fp32"]  # the analysis decodes in fp32: the same predictions
+    out, err = io.StringIO(), io.StringIO()
+    old_cwd, old_threads = os.getcwd(), torch.get_num_threads()
+    torch.set_num_threads(1)
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(args)
+    finally:
+        os.chdir(old_cwd)
+        torch.set_num_threads(old_threads)
+    runs = sorted((cwd / "runs").glob("tiny-*")) if (cwd / "runs").is_dir() else []
+    return {"dir": runs[0] if len(runs) == 1 else None, "runs": runs, "args": args, "rc": rc,
+            "out": out.getvalue(), "err": err.getvalue(), "cwd": cwd}

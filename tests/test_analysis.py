@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import io
 import json
 import random
 import re
@@ -21,18 +19,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY_PROFILE
 from factgpt.analysis import add_arguments, main as analyze_main, resolve_model_paths, run_analysis
 from factgpt.analysis import confidence as C
 from factgpt.analysis import errors as E
 from factgpt.analysis import unseen as U
-from factgpt.analysis.command import ROW_FILES
+from factgpt.results import ROW_FILES
 from factgpt.checkpoint import save_model
 from factgpt.errors import InputError
 from factgpt.fileio import bundled_path, read_text
 from factgpt.heldout import corpus_names, name_of
 from factgpt.model import GPT, GPTConfig
-from factgpt.study import ROW_TITLES
+from factgpt.results import ROW_TITLES
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -196,21 +193,12 @@ def test_error_splits_partition_dev(dev_and_train, wiki_text):
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, single_thread):
-    """A tiny `factgpt reproduce` run and its analysis: (results.json, analysis dict, out folder)."""
-    from factgpt.cli import main as cli_main
-
-    d = tmp_path_factory.mktemp("study")
-    prof = d / "tiny.json"
-    prof.write_text(json.dumps(TINY_PROFILE))
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli_main(["reproduce", "--profile", str(prof), "--out", str(d / "res"), "--quiet",
-                       "--variants", "vanilla", "synthesizer", "--seeds", "0", "--device", "cpu",
-                       "--precision", "fp32"])  # the analysis decodes in fp32: the same predictions
-    assert rc == 0, err.getvalue()
-    results_json = d / "res" / "tiny" / "results.json"
+def study(tiny_study, tmp_path_factory, single_thread):
+    """The shared tiny study run and its analysis: (results.json, analysis dict, out folder)."""
+    assert tiny_study["rc"] == 0, tiny_study["err"]
+    results_json = tiny_study["dir"] / "results.json"
     paths = resolve_model_paths(None, results_json)
+    d = tmp_path_factory.mktemp("study")
     analysis = run_analysis(paths, d / "analysis", results_json, seed=0)
     return results_json, analysis, d / "analysis"
 

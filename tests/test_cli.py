@@ -301,20 +301,20 @@ def test_ask_long_question_on_a_synthesizer(tiny_checkpoints):
 # ---- reproduce ---------------------------------------------------------------------------------------------
 
 
-def test_reproduce_tiny_profile(tmp_path, monkeypatch):
-    prof = tmp_path / "tiny.json"
-    prof.write_text(json.dumps(TINY_PROFILE))
-    args = ["reproduce", "--profile", str(prof), "--out", str(tmp_path / "res"), "--quiet",
-            "--variants", "vanilla", "synthesizer", "--seeds", "0", "--device", "cpu"]
-    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/factgpt", *args])
-    rc, out, err = cli(*args)
+def test_reproduce_tiny_profile(tiny_study):
+    rc, out, err, args = tiny_study["rc"], tiny_study["out"], tiny_study["err"], tiny_study["args"]
     assert rc == 0, err
-    res_dir = tmp_path / "res" / "tiny"
+    res_dir = tiny_study["dir"]
+    assert res_dir is not None, f"expected one new run folder under runs/, found {tiny_study['runs']}"
+    assert f"wrote {res_dir.relative_to(tiny_study['cwd'])}/" in err  # it says where it wrote
+    # the committed results are left alone
+    assert (tiny_study["cwd"] / "results" / "tiny" / "results.json").read_text() == '{"committed": true}\n'
+    assert sorted(p.name for p in (tiny_study["cwd"] / "results").rglob("*")) == ["results.json", "tiny"]
     results = json.loads((res_dir / "results.json").read_text())
     assert results["profile"] == "tiny" and results["seeds"] == [0]
     assert results["command"] == "factgpt " + " ".join(args)
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", results["commit"])
-    assert "CPU" in results["device"] and results["precision"] in ("fp32", "bf16")
+    assert "CPU" in results["device"] and results["precision"] == "fp32"
     assert results["torch"] == torch.__version__
     assert results["profile_settings"]["model"] == TINY_PROFILE["model"]
 
@@ -371,7 +371,7 @@ def test_reproduce_cut_short_keeps_the_rows_it_finished(tmp_path, monkeypatch):
     rc, out, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "res", "--quiet", "--seeds", "3",
                        "--device", "cpu")
     assert rc == 130
-    results = json.loads((tmp_path / "res" / "tiny" / "results.json").read_text())
+    results = json.loads((tmp_path / "res" / "results.json").read_text())
     assert results["partial"] is True and results["seeds"] == [3]
     assert list(results["rows"]) == ["london", "vanilla_nopretrain"]
 

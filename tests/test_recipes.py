@@ -7,14 +7,17 @@ from collections import Counter
 
 import pytest
 import torch
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factgpt.batches import BatchedCorruption, TensorExamples
+from factgpt.checkpoint import load_tensors
 from factgpt.cli import main
 from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
+from factgpt.tables import write_recipe_table
 from factgpt.recipes import (LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
                              question_key, recipe_names, recite_errors, run_once, shrink, split_line)
 
@@ -225,17 +228,21 @@ def test_reproduce_recipe_writes_results_table_and_plot(tmp_path):
     rec["recipe"] = {"track": "B", "mix_qa": 0.25}
     path = tmp_path / "tiny_mix.json"
     path.write_text(json.dumps(rec))
-    assert main(["reproduce", "--recipe", str(path), "--seeds", "0", "1", "--out", str(tmp_path), "--quiet"]) == 0
-    res = json.loads((tmp_path / "recipes" / "tiny_mix" / "results.json").read_text())
+    run = tmp_path / "tiny_mix"
+    assert main(["reproduce", "--recipe", str(path), "--seeds", "0", "1", "--out", str(run), "--quiet"]) == 0
+    res = json.loads((run / "results.json").read_text())
     assert res["seeds"] == [0, 1] and len(res["runs"]) == 2 and res["track"] == "B"
     assert set(res["dev"]) == {"mean", "std"} and res["commit"]
-    assert "`tiny_mix`" in (tmp_path / "recipes" / "table.md").read_text()
-    for seed in (0, 1):  # every answer is kept, held-out and dev
-        lines = (tmp_path / "recipes" / "tiny_mix" / f"seed{seed}" / "heldout.predictions.tsv").read_text().splitlines()
+    for seed in (0, 1):  # every answer is kept, held-out and dev, and the model with what it was trained without
+        lines = (run / f"seed{seed}" / "heldout.predictions.tsv").read_text().splitlines()
         assert lines[0] == "question\tanswer\tprediction\trecitation" and len(lines) == 301
         assert all(len(x.split("\t")) == 4 for x in lines)
+        _, meta = load_tensors(run / f"seed{seed}" / "model.safetensors")
+        assert meta["seed"] == seed and len(meta["heldout_questions"]) == 300
+        assert meta["heldout_questions"] == [x.split("\t")[0] for x in lines[1:]]
     assert "partial" not in res
-    assert (tmp_path / "recipes" / "accuracy_vs_time.png").read_bytes()[:4] == b"\x89PNG"
+    assert "`tiny_mix`" in write_recipe_table(tmp_path)
+    assert (tmp_path / "accuracy_vs_time.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_recipe_and_profile_do_not_mix(capsys):
@@ -297,10 +304,10 @@ def test_recite_lines_end_with_the_answer_of_training_people_only(vocab, wiki_te
             assert t.endswith("⁇") and t.count("⁇") == 1
 
 
-def test_recite_predict_equals_plain_greedy_decoding(vocab, wiki_text):
+def test_recite_equals_plain_greedy_decoding(vocab, wiki_text):
     """The cached two-step decoding gives what argmax over the whole context, one character at a time, gives."""
     from factgpt.model import GPT, GPTConfig
-    from factgpt.recipes import recite_predict
+    from factgpt.recite import recite
 
     torch.manual_seed(0)
     from factgpt.wordkeys import WordKeys
@@ -325,9 +332,10 @@ def test_recite_predict_equals_plain_greedy_decoding(vocab, wiki_text):
             ids = ids + [nxt]
         return out
 
-    got = recite_predict(model, vocab, questions, max_chars)
-    assert any(rec for rec, _ in got) and any(a.text for _, a in got)  # both steps decode something here
-    for q, (rec, ans) in zip(questions, got):
+    got = [(r.line.text, r.answer, r.line) for r in recite(model, vocab, questions, max_chars)]
+    assert any(rec for rec, _, _ in got) and any(a.text for _, a, _ in got)  # both steps decode something here
+    for q, (rec, ans, line) in zip(questions, got):
+        assert len(line.char_probs) == len(rec) and all(0 < p <= 1 for p in line.char_probs)
         first = vocab.encode(q + " ")
         want_rec = vocab.decode(greedy(first, max_chars - len(first)))
         assert rec == want_rec
@@ -387,7 +395,7 @@ def test_recite_errors_say_where_each_answer_went_wrong():
 
 
 def test_recitation_spans_are_word_runs_without_punctuation():
-    from factgpt.recipes import recitation_spans
+    from factgpt.recite import recitation_spans
 
     got = recitation_spans("born in Paris, France.", max_words=2)
     assert got == ["born", "born in", "in", "in Paris", "Paris", "Paris, France", "France"]
@@ -395,7 +403,7 @@ def test_recitation_spans_are_word_runs_without_punctuation():
 
 
 def test_span_answers_pick_the_most_likely_span_batched_or_one_by_one(make_model, vocab):
-    from factgpt.recipes import recitation_spans, span_answers
+    from factgpt.recite import recitation_spans, span_answers
 
     model = make_model("vanilla", seed=5).eval()
     with torch.no_grad():  # away from the near-uniform init, so that spans score differently

@@ -12,21 +12,13 @@ import json
 import re
 from pathlib import Path
 
+from ..argtypes import positive_int
 from ..errors import InputError
 from ..fileio import shipped_model
+from ..results import ROW_FILES
 
 
-def positive_int(s: str) -> int:
-    from ..cli import positive_int as parse  # one parser for every command's counts
 
-    return parse(s)
-
-# The finetuned checkpoint of each study row, as `factgpt reproduce` names it in seed<k>/.
-ROW_FILES = {
-    "vanilla_pretrain": "vanilla.finetune.safetensors",
-    "synthesizer_pretrain": "synthesizer.finetune.safetensors",
-    "vanilla_nopretrain": "vanilla.nopretrain.safetensors",
-}
 ROW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
@@ -84,7 +76,7 @@ def resolve_model_paths(paths: list[str] | None, results_json: str | Path | None
             raise InputError(folder, f"no finetuned checkpoint ({', '.join(ROW_FILES.values())}); "
                                      "pass --reading_params_path CHECKPOINT")
         return out
-    shipped = shipped_model()
+    shipped = shipped_model("laptop")
     if shipped is None:
         raise InputError("--reading_params_path",
                          "no model given and this installation ships none: pass "

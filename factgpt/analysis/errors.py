@@ -20,6 +20,7 @@ from typing import Sequence
 
 from ..datasets import QA, documents
 from ..heldout import name_of
+from ..people import line_name
 
 SPAN = 112  # int(128 * 7 / 8): the longest prefix of a line that span corruption shows
 

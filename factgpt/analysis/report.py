@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..fileio import write_text_atomic
-from ..study import REFERENCE, ROW_TITLES
+from ..results import REFERENCE, ROW_TITLES
 
 STUDY_IMAGES = (("accuracy.png", "dev accuracy per row"),
                 ("pretrain_loss.png", "pretraining loss and learning rate"),

@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..evaluate import predict
 from ..fileio import bundled_path, read_text, write_text_atomic
 from ..pipeline import load_corpus, load_qa
-from ..study import ROW_TITLES
+from ..results import ROW_TITLES
 from . import confidence as C
 from . import errors as E
 from . import unseen as U

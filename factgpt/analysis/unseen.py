@@ -10,21 +10,15 @@ guess; the question is what it guesses, and whether its confidence shows it.
 
 from __future__ import annotations
 
-import random
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..datasets import documents
 from ..heldout import name_of
+from ..people import line_name, name_parts, recombined_names
 from . import confidence as C
 
-FIRST = re.compile(r"^[A-Z][a-z]+$")
-LAST = re.compile(r"^[A-Z][a-z]{2,}$")
-# Words that begin names in the corpus without being given names.
-NOT_GIVEN_NAMES = {"Sir", "Saint", "San", "Santa", "St", "Lord", "Lady", "King", "Queen", "Prince", "Princess",
-                   "Dr", "Mr", "Mrs", "Ms", "The", "Pope", "General", "Captain", "Count", "Baron", "Father"}
 MIDDLE_NAME_RATE = 0.15  # some names get a middle name; 21% of the dev names have three or more words
 TOP = 15
 
@@ -40,46 +34,10 @@ def pool_names(wiki_text: str, tsv_texts: Iterable[str]) -> list[str]:
     return names
 
 
-def name_parts(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(given names, surnames): the first and last words of multi-word names that look like names."""
-    firsts, lasts = [], []
-    for n in names:
-        words = n.split()
-        if len(words) < 2:
-            continue
-        if FIRST.match(words[0]) and words[0] not in NOT_GIVEN_NAMES:
-            firsts.append(words[0])
-        if LAST.match(words[-1]):
-            lasts.append(words[-1])
-    return firsts, lasts
-
-
 def unseen_names(wiki_text: str, tsv_texts: Sequence[str], n: int = 500, seed: int = 0) -> list[str]:
     """n distinct made-up names absent from wiki_text and every TSV text; the same list for the same seed."""
     firsts, lasts = name_parts(pool_names(wiki_text, tsv_texts))
-    if not firsts or not lasts:
-        raise ValueError("no names to recombine")
-    rng = random.Random(seed)
-    haystacks = [wiki_text, *tsv_texts]
-    out: list[str] = []
-    seen: set[str] = set()
-    for _ in range(max(1000, 1000 * n)):
-        if len(out) == n:
-            break
-        first, last = rng.choice(firsts), rng.choice(lasts)
-        middle = rng.choice(firsts) if rng.random() < MIDDLE_NAME_RATE else None
-        if last in (first, middle) or first == middle:
-            continue
-        name = " ".join(w for w in (first, middle, last) if w)
-        if name in seen:
-            continue
-        seen.add(name)
-        if any(name in h for h in haystacks):
-            continue
-        out.append(name)
-    if len(out) < n:
-        raise ValueError(f"found only {len(out)} unseen names, wanted {n}")
-    return out
+    return recombined_names(firsts, lasts, [wiki_text, *tsv_texts], n, seed, MIDDLE_NAME_RATE)
 
 
 def question(name: str) -> str:

@@ -1,0 +1,182 @@
+"""Every Markdown table of the project, and the README's tables filled from results/.
+
+The README and the pages under docs/ hold `<!-- table:NAME -->` … `<!-- /table:NAME -->`
+markers; `factgpt table --readme FILE` rewrites what stands between them from
+the committed results JSON, so that no number in them is typed in.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .fileio import write_text_atomic
+from .plots import recipe_plot, study_plots
+from .results import ROW_TITLES, is_study, read_results
+
+
+def markdown_table(results: dict) -> str:
+    seeds = results["seeds"]
+    lines = [
+        f"Profile `{results['profile']}` · {results['device']} · {results['precision']} · torch {results['torch']} · "
+        f"commit {_commits(results['commit'])} · seeds {', '.join(map(str, seeds))}",
+        "",
+        "| row | dev accuracy (mean ± std) | per seed | seed write-up | minutes per seed (pretrain / finetune / evaluate) |",
+        "|---|---|---|---|---|",
+    ]
+    for row, r in results["rows"].items():
+        per = ", ".join(f"{x['accuracy']:.1f}" for x in r["runs"])
+        if [x["seed"] for x in r["runs"]] != list(seeds):  # say which seeds a row that lacks some has
+            per += f" (seed{'s' if len(r['runs']) > 1 else ''} {', '.join(str(x['seed']) for x in r['runs'])})"
+        mins = []
+        for stage in ("pretrain", "finetune", "evaluate"):
+            v = [x["seconds"][stage] for x in r["runs"] if stage in x["seconds"]]
+            mins.append(f"{statistics.fmean(v) / 60:.1f}" if v else "–")
+        spread = f"± {r['std']:.1f}" if len(r["runs"]) > 1 else "(1 seed)"
+        lines.append(f"| {ROW_TITLES.get(row, row)} | {r['mean']:.1f}% {spread} | {per} | "
+                     f"{results['reference'].get(row, float('nan')):.1f}% | {' / '.join(mins)} |")
+    if results.get("partial"):
+        lines += ["", "Partial: some runs were stopped before every row was done; each row lists the seeds it has."]
+    if results.get("disagreements"):
+        diffs = "; ".join(f"{ROW_TITLES.get(d['row'], d['row'])} seed {d['seed']}: {d['kept']['correct']} kept, "
+                          f"{d['dropped']['correct']} in another run" for d in results["disagreements"])
+        lines += ["", f"Runs of the same seed on a GPU are not bitwise deterministic; where merged runs disagreed "
+                      f"(correct answers), the first run is kept: {diffs}."]
+    if results["profile"] == "smoke":
+        lines += ["", "The smoke profile checks that the study runs; its small model and few epochs are not "
+                      "expected to learn the facts, so its accuracies are not findings."]
+    return "\n".join(lines) + "\n"
+
+
+def _commits(commit: str | list[str]) -> str:
+    """One commit, or the distinct commits of merged runs, shortened."""
+    seen = dict.fromkeys(c[:12] for c in ([commit] if isinstance(commit, str) else commit))
+    return ", ".join(f"`{c}`" for c in seen)
+
+
+def write_study_outputs(out: Path, results: dict[str, Any]) -> str:
+    """table.md and the plots beside a study's results.json; returns the table."""
+    table = markdown_table(results)
+    write_text_atomic(out / "table.md", table)
+    study_plots(out, results)
+    return table
+
+
+def render_tables(paths: list[str], readme: str | None) -> int:
+    files = [Path(p) for p in paths] or sorted(Path("results").glob("*/results.json"))
+    if not files:
+        raise InputError("results", "no results/*/results.json to render")
+    tables = {}
+    bench = sorted(Path("results/bench").glob("*.md"))
+    for f in files:
+        try:
+            res = read_results(f)
+        except InputError:
+            if paths:
+                raise
+            continue  # another command's results (e.g. results/explore)
+        if not is_study(res):
+            if paths:
+                raise InputError(f, "not a study's results.json (recipe tables are rendered from results/recipes)")
+            continue
+        tables[res["profile"]] = markdown_table(res)
+    if readme is None:
+        for t in tables.values():
+            print(t)
+        return 0
+    text = Path(readme).read_text(encoding="utf-8")
+    blocks = {f"table:{name}": t for name, t in tables.items()}
+    blocks["search:laptop"] = search_table(Path("results/laptop/search"))
+    if Path("results/recipes").is_dir():
+        blocks["recipes"] = write_recipe_table(Path("results/recipes"))  # and its plot, from the results
+    else:
+        blocks["recipes"] = ""
+    blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
+    for marker, body in blocks.items():
+        text = _fill(text, marker, body)
+    write_text_atomic(readme, text)
+    # Which files the README's tables were rendered from: the provenance of every number in them.
+    sources = sorted({*map(str, files), *map(str, Path("results/recipes").glob("*/results.json")),
+                      *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench)})
+    index = {"command": f"factgpt table --readme {readme}", "readme": str(readme), "sources": sources}
+    if Path("results").is_dir():
+        write_text_atomic(Path("results/index.json"), json.dumps(index, indent=2) + "\n")
+    print(f"updated {readme} from {', '.join(map(str, files))}")
+    return 0
+
+
+def _fill(text: str, marker: str, body: str) -> str:
+    """Replace what stands between `<!-- marker -->` and `<!-- /marker -->` (if both are there and body is not empty)."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if not body or start not in text or end not in text:
+        return text
+    a, rest = text.split(start, 1)
+    _, b = rest.split(end, 1)
+    return f"{a}{start}\n{body}{end}{b}"
+
+
+def search_table(folder: Path) -> str:
+    """The held-out search (bench/laptop_search.py and bench/laptop_probe.py files) as a Markdown table."""
+    rows = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            r = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f, f"cannot read search results: {e}") from None
+        if "probes" in r:  # held-out accuracy along one longer pretraining
+            s = r["settings"]
+            what = (f"lines ≤ {s['max_chars']} chars, batch {s['batch_size']}, lr {s['learning_rate']:g}, "
+                    f"dropout {s['dropout']:g}, cosine over {s['epochs']} epochs")
+            for p in r["probes"]:
+                rows.append((f"`{r['name']}` after {p['epoch']} epochs", what, p["pretrain_minutes"],
+                             p["pretrain_loss"], p["heldout_correct"], r["heldout"]))
+        else:
+            pre = r["profile"]["pretrain"]
+            what = (f"lines ≤ {r['profile'].get('data', {}).get('max_chars')} chars, batch {pre['batch_size']}, "
+                    f"lr {pre['learning_rate']:g}, {pre['max_epochs']} epochs")
+            loss = r.get("pretrain_loss")
+            rows.append((f"`{r['name']}`", what, (r["pretrain_seconds"] or 0) / 60, loss, r["heldout_correct"],
+                         r["heldout"]))
+    if not rows:
+        return ""
+    lines = ["| run | pretraining | pretrain minutes | pretrain loss | held-out accuracy |", "|---|---|---|---|---|"]
+    for name, what, mins, loss, correct, total in rows:
+        loss_s = "–" if loss is None else f"{loss:.2f}"
+        lines.append(f"| {name} | {what} | {mins:.1f} | {loss_s} | {100.0 * correct / total:.1f}% ({correct}/{total}) |")
+    return "\n".join(lines) + "\n"
+
+
+def write_recipe_table(out: Path) -> str:
+    """results/recipes/table.md and accuracy_vs_time.png from every recipe's results.json."""
+    found = []
+    for f in sorted(out.glob("*/results.json")):
+        try:
+            found.append(json.loads(f.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f, f"cannot read recipe results: {e}") from None
+    found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
+    lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | dev, free / span answer "
+             "| held-out line recall | CPU minutes | parameters | seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def ms(x: dict[str, float], n: int) -> str:
+        return f"{x['mean']:.1f}% ± {x['std']:.1f}" if n > 1 else f"{x['mean']:.1f}% (1 seed)"
+
+    for r in found:
+        n = len(r["seeds"])
+        recall = [x["heldout_line_recall"]["accuracy"] for x in r["runs"] if "heldout_line_recall" in x]
+        shown = f"{statistics.fmean(recall):.1f}%" if recall else "–"
+        dec = [x["dev"]["decodings"] for x in r["runs"] if "decodings" in x["dev"]]
+        both = (f"{statistics.fmean(d['free'] for d in dec):.1f} / {statistics.fmean(d['span'] for d in dec):.1f}"
+                if len(dec) == n else "–")
+        lines.append(f"| `{r['recipe']}` — {r['description']} | {r['track']} | {ms(r['heldout'], n)} | "
+                     f"{ms(r['dev'], n)} | {both} | {shown} | {r['minutes']['mean']:.1f} | {r['parameters']:,} | "
+                     f"{n}{' (partial)' if r.get('partial') else ''} |")
+    table = "\n".join(lines) + "\n"
+    write_text_atomic(out / "table.md", table)
+    if found:
+        recipe_plot(out / "accuracy_vs_time.png", found)
+    return table

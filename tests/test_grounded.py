@@ -1,0 +1,140 @@
+"""`factgpt ask` with evidence and abstention, and how the abstention rule is chosen."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import torch
+
+from factgpt.abstention import Outcome, choose_rule, made_up_questions, risk_coverage, training_names
+from factgpt.checkpoint import save_model
+from factgpt.cli import main
+from factgpt.fileio import bundled_path, read_text
+from factgpt.grounded import SCORES, AbstentionRule, GroundedAnswer, answer_questions
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def recite_checkpoint(path, make_model, vocab, rule: dict | None):
+    model = make_model("vanilla", seed=0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)  # a random model that does not stop at once
+    meta = {"spec": {"recite": True, "span_answer": True}, "max_chars": 60}
+    if rule is not None:
+        meta["abstention"] = rule
+    save_model(path, model, vocab, meta)
+    return path
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory, make_model, vocab):
+    """A recite model whose rule refuses everything (threshold 1 on a score below 1)."""
+    return recite_checkpoint(tmp_path_factory.mktemp("m") / "refusing.safetensors", make_model, vocab,
+                             {"score": "line_min", "threshold": 1.0})
+
+
+@pytest.fixture(scope="module")
+def answering(tmp_path_factory, make_model, vocab):
+    return recite_checkpoint(tmp_path_factory.mktemp("m") / "answering.safetensors", make_model, vocab,
+                             {"score": "line_min", "threshold": 0.0})
+
+
+def test_a_refused_question_says_it_does_not_know_with_its_evidence(refusing, capsys):
+    assert main(["ask", "Where was Zorblax Quimby born?", "--reading_params_path", str(refusing)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("I don't know: the model has no line for Zorblax Quimby") and "recited:" in out
+    assert main(["ask", "Where was Zorblax Quimby born?", "--json", "--reading_params_path", str(refusing)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["answer"] is None and got["question"] == "Where was Zorblax Quimby born?"
+    assert 0.0 <= got["confidence"] < 1.0 and isinstance(got["recited_line"], str)
+
+
+def test_questions_from_stdin_are_answered_one_a_line_in_order(answering, capsys, monkeypatch):
+    qs = ["Where was Ann Lee born?", "", "Where was Bo Tang born?", "Where was Carl Maria von Weber born?"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(qs) + "\n"))
+    assert main(["ask", "--json", "--reading_params_path", str(answering)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    got = [json.loads(x) for x in lines]
+    assert [g["question"] for g in got] == [q for q in qs if q]
+    assert all(g["answer"] is not None for g in got)  # threshold 0: everything is answered
+    # the same answers as one question at a time
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["ask", qs[2], "--json", "--reading_params_path", str(answering)]) == 0
+    assert json.loads(capsys.readouterr().out) == got[1]
+
+
+@pytest.mark.parametrize("stdin, why", [
+    ("Where was Ann Lee born?\n   \nWhere is Paris?\n", "<stdin>:3: expected a question of the form"),
+    ("Where was Ann Lee born?\nWhere was Ann \u00e9\u4e2d born?\n", "<stdin>:2: characters outside"),
+    ("\n\n", "<stdin>: no question given"),
+])
+def test_bad_questions_on_stdin_cost_one_line_and_exit_2(answering, capsys, monkeypatch, stdin, why):
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["ask", "--reading_params_path", str(answering)]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.startswith(why) and cap.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("q, why", [("", "question: empty question"), ("   ", "question: empty question"),
+                                     ("Where was  born?", "question: expected"), ("Who is Bo?", "question: expected")])
+def test_bad_question_arguments_cost_one_line_and_exit_2(answering, capsys, q, why):
+    assert main(["ask", q, "--reading_params_path", str(answering)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(why) and err.count("\n") == 1
+
+
+def test_the_rule_answers_exactly_at_or_above_its_threshold(make_model, vocab):
+    model = make_model("vanilla", seed=1)
+    qs = ["Where was Ann Lee born?", "Where was Bo Tang born?"]
+    free = answer_questions(model, vocab, qs, 60)
+    for a in free:
+        assert set(a.scores) == set(SCORES) and all(0.0 <= v <= 1.0 for v in a.scores.values())
+    t = max(a.scores["line_mean"] for a in free)
+    ruled = answer_questions(model, vocab, qs, 60, AbstentionRule("line_mean", t))
+    assert [a.answer is not None for a in ruled] == [a.scores["line_mean"] >= t for a in free]
+    assert [a.guess for a in ruled] == [a.guess for a in free]
+    with pytest.raises(ValueError):
+        AbstentionRule("nope", 0.5)
+
+
+def _fake(guess: str, **scores: float) -> GroundedAnswer:
+    full = {k: 0.5 for k in SCORES} | scores
+    return GroundedAnswer("Where was X born?", guess, guess, 0.0, "", full)
+
+
+def test_choose_rule_takes_the_separating_score_and_the_lowest_threshold_within_the_bounds():
+    # line_min separates real (0.9, 0.8, 0.7 wrong) from made-up (0.1 .. 0.3); span does not
+    real = [_fake("A", line_min=0.9, span=0.2), _fake("B", line_min=0.8, span=0.9), _fake("Z", line_min=0.7, span=0.1)]
+    gold = ["A", "B", "C"]
+    made = [_fake("Q", line_min=v, span=0.95) for v in (0.1, 0.2, 0.3)]
+    rule, info = choose_rule(real, gold, made)
+    assert rule.score == "line_min" and info["aurocs"]["line_min"]["real_vs_made_up"] == 1.0
+    # 0.7 would answer the wrong one (1/3 > 2% wrong); 0.8 is the lowest within both bounds
+    assert rule.threshold == 0.8 and info["feasible"]
+    o = Outcome.of(real, gold, made, "line_min", rule.threshold)
+    assert (o.answered, o.wrong, o.made_up_refused) == (pytest.approx(2 / 3), 0.0, 1.0)
+
+
+def test_risk_coverage_answers_the_most_confident_first():
+    real = [_fake("A", line_min=0.9), _fake("x", line_min=0.8), _fake("B", line_min=0.1)]
+    c = risk_coverage(real, ["A", "B", "B"], "line_min")
+    assert c["coverage"] == [pytest.approx(1 / 3, abs=1e-4), pytest.approx(2 / 3, abs=1e-4), 1.0]
+    assert c["risk"] == [0.0, 0.5, pytest.approx(1 / 3, abs=1e-4)]
+    assert c["area"] == pytest.approx((0 + 0.5 + 1 / 3) / 3)
+
+
+def test_made_up_names_come_from_training_names_and_occur_in_no_data_file():
+    firsts = {n.split()[0] for n in training_names()}
+    lasts = {n.split()[-1] for n in training_names()}
+    files = [read_text(bundled_path(f)) for f in ("wiki.txt", "birth_places_train.tsv", "birth_dev.tsv",
+                                                  "birth_test_inputs.tsv")]
+    a, b = made_up_questions(200, 0), made_up_questions(200, 1, exclude=[q[10:-6] for q in made_up_questions(200, 0)])
+    assert len(set(a)) == 200 and not set(a) & set(b)
+    for q in a + b:
+        name = q[len("Where was "):-len(" born?")]
+        first, *_, last = name.split()
+        assert first in firsts and last in lasts and len(name.split()) == 2
+        assert not any(name in f for f in files)
