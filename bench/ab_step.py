@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from factgpt.batches import BatchedCorruption
-from factgpt.bench import device_slug
+from factgpt.benchmark import device_slug
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.runinfo import device_name, git_commit

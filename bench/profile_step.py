@@ -23,7 +23,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from factgpt.batches import BatchedCorruption
-from factgpt.bench import device_slug, sync
+from factgpt.benchmark import device_slug, sync
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.precision import PRECISIONS, resolve_device

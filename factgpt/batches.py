@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import torch
+from torch.utils.data import DataLoader
 
 from .datasets import NameDataset, documents
+from .model import Layout
 from .vocab import Vocab
 
 
@@ -42,6 +44,10 @@ class Batch:
     def to(self, device: torch.device | str) -> "Batch":
         mv = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Batch(mv(self.x), mv(self.y), self.n_examples, mv(self.pos), mv(self.seg), mv(self.read_only))
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.pos, self.seg, self.read_only)
 
     def real_tokens(self) -> int:
         return int((self.y != 0).sum())
@@ -187,8 +193,6 @@ class DatasetSource:
         return len(self.dataset)
 
     def epoch(self, batch_size: int, gen: torch.Generator, shuffle: bool = False) -> Iterator[Batch]:
-        from torch.utils.data import DataLoader
-
         loader = DataLoader(self.dataset, batch_size=batch_size, shuffle=shuffle, generator=gen if shuffle else None)
         for x, y in loader:
             yield Batch(x, y, len(x))

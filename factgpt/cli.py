@@ -133,12 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="the run's folder (default: a new runs/PROFILE-DATE-TIME)")
     p.add_argument("--yes", action="store_true", help="do not ask before a run estimated to take hours")
     p.add_argument("--recipe", default=None, metavar="NAME",
-                   help="run a recipe beyond the course (factgpt/recipes/NAME.json or a JSON file) instead of the study")
+                   help="run a recipe beyond the course (factgpt/configs/recipes/NAME.json or a JSON file) instead of the study")
     add_common(p)
 
     p = sub.add_parser("table", help="render results JSON as Markdown tables (into README markers with --readme)")
     p.add_argument("results", nargs="*", help="results.json files (default: results/*/results.json)")
-    p.add_argument("--readme", default=None, help="rewrite the tables between <!-- table:NAME --> markers in this file")
+    p.add_argument("--readme", nargs="+", default=None, metavar="PAGE",
+                   help="rewrite the tables between <!-- table:NAME --> markers in these Markdown files "
+                        "(README.md docs/*.md)")
 
     p = sub.add_parser("merge", help="merge results.json files of one profile run apart (e.g. one process per seed)")
     p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce`, disjoint seeds")
@@ -186,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---- commands --------------------------------------------------------------------------
+# Each command imports what it needs inside its function, on purpose: torch and
+# matplotlib take most of a second to import, and `factgpt --help`, a bad flag or
+# `factgpt ask` should not pay for what other commands use.
 def _corpus(args):
     from .pipeline import load_corpus
 
@@ -258,11 +263,7 @@ def cmd_finetune(args) -> int:
             raise InputError("--n_layer/--n_head/--n_embd", "the model size comes from --reading_params_path")
         model, _ = load_for(args.reading_params_path, corpus, args.variant, device)
         if args.dropout is not None:
-            for m in model.modules():
-                if hasattr(m, "p") and isinstance(getattr(m, "p"), float):
-                    m.p = args.dropout
-                if hasattr(m, "p_drop"):
-                    m.p_drop = args.dropout
+            model.set_dropout(args.dropout)
         stage = "finetune_pretrained"
     else:
         model = None
@@ -386,9 +387,9 @@ def cmd_reproduce(args) -> int:
     if args.recipe is not None:
         if args.profile is not None:
             raise InputError("--recipe", "a recipe carries its own settings; do not combine it with --profile")
-        from .recipes import run
+        from .recipes import run_recipe
 
-        return run(args)
+        return run_recipe(args)
     from .study import reproduce
 
     return reproduce(args)
@@ -415,9 +416,9 @@ def cmd_merge(args) -> int:
 
 
 def cmd_explore(args) -> int:
-    from .explore import run
+    from .explore import run_exploration
 
-    run(Path(args.out), seed=args.seed, quick=args.quick)
+    run_exploration(Path(args.out), seed=args.seed, quick=args.quick)
     return 0
 
 
@@ -428,7 +429,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from .benchmark import run_bench
 
     model = args.reading_params_path or (str(shipped_model("laptop")) if shipped_model("laptop") else None)
     run_bench(args.device, args.steps, args.finetune_steps, args.eval_reference, args.out, args.precision,

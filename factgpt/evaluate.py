@@ -16,7 +16,7 @@ import torch
 
 from .datasets import QA
 from .fileio import write_text_atomic
-from .model import GPT
+from .model import GPT, Layout
 from .precision import autocast
 from .vocab import MASK, Vocab
 
@@ -101,7 +101,7 @@ def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: in
     rows = torch.arange(B, device=dev)
     # Prefill: right-padded prompts; a pad slot is overwritten before any query can see it.
     with autocast(precision, dev):
-        logits, _ = model(x, pos=torch.arange(P, device=dev).expand(B, P), cache=cache)
+        logits, _ = model(x, layout=Layout(pos=torch.arange(P, device=dev).expand(B, P)), cache=cache)
     last = logits[rows, lens - 1].float()
     gen = torch.zeros(B, max_new, dtype=torch.long, device=dev)
     probs = torch.zeros(B, max_new, device=dev)
@@ -114,7 +114,7 @@ def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: in
         if t == max_new - 1 or bool(done.all()):
             break
         with autocast(precision, dev):
-            logits, _ = model(nxt[:, None], pos=(lens + t)[:, None], cache=cache)
+            logits, _ = model(nxt[:, None], layout=Layout(pos=(lens + t)[:, None]), cache=cache)
         last = logits[:, -1].float()
     n = t + 1
     g, pb = gen[:, :n].tolist(), probs[:, :n].tolist()

@@ -1,13 +1,14 @@
 """The character-level GPT: embeddings, pre-LayerNorm blocks, a linear head.
 
 forward() takes either plain padded rows (positions 0..T-1, causal mask) or
-packed rows (pos and seg from batches.pack: positions restart for each
-example, and attention never crosses from one example to another).
+packed rows, described by a Layout (pos and seg from batches.pack: positions
+restart for each example, and attention never crosses from one example to
+another).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -35,6 +36,7 @@ class GPTConfig:
     word_keys: int = 0  # buckets of the word-key table (wordkeys.py); 0: the plain model
     letters: list[int] | None = None  # vocabulary ids that make words (needed with word_keys)
     rope: bool = False  # rotary positions in attention instead of learned position vectors (vanilla only)
+    reference: bool = False  # the plain reference path: explicit attention and torch's dropout everywhere
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -48,7 +50,28 @@ class GPTConfig:
                              "and an even head size")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """What a checkpoint records: the model, not how this run computes it (reference)."""
+        d = asdict(self)
+        d.pop("reference")
+        return d
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the tokens of a batch sit; None everywhere is the plain case (one example a row).
+
+    pos: (B, T) position of each token inside its example (packed rows restart it).
+    seg: (B, T) the example each token belongs to in a packed row (-1: the row's padding).
+    read_only: (B, T) bool, positions whose word-key vectors get no gradient (a recipe's
+    questions read the word-key memory without writing it).
+    """
+
+    pos: torch.Tensor | None = None
+    seg: torch.Tensor | None = None
+    read_only: torch.Tensor | None = None
+
+
+PLAIN = Layout()
 
 
 class Block(nn.Module):
@@ -89,6 +112,7 @@ class GPT(nn.Module):
         self.apply(self._init_weights)
         if self.word_keys is not None:
             nn.init.zeros_(self.word_keys.table.weight)  # starts as the plain model
+        self.use_reference_kernels(cfg.reference)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -101,11 +125,42 @@ class GPT(nn.Module):
             m.weight.data.fill_(1.0)
 
     def use_reference_kernels(self, on: bool) -> None:
-        """The plain reference path: explicit attention and torch's dropout everywhere."""
-        self.reference_kernels = on
+        """The plain reference path (config.reference): explicit attention and torch's dropout everywhere."""
+        self.config = replace(self.config, reference=on)
         for m in self.modules():
             if isinstance(m, Dropout):
                 m.reference = on
+
+    def set_dropout(self, p: float) -> None:
+        """One dropout probability for the embeddings, the residual branches and attention."""
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        self.config = replace(self.config, embd_pdrop=p, resid_pdrop=p, attn_pdrop=p)
+        for m in self.modules():
+            if isinstance(m, Dropout):
+                m.p = p
+            elif isinstance(m, (CausalSelfAttention, SynthesizerAttention)):
+                m.p_drop = p
+
+    def optimizer_groups(self, weight_decay: float, decay_norms_and_embeddings: bool) -> list[dict]:
+        """AdamW parameter groups chosen by the kind of module a parameter belongs to.
+
+        decay_norms_and_embeddings=True is the original's effective rule: every
+        parameter but the biases decays (its name filter missed LayerNorm weights
+        and embeddings). False decays only the matrices that multiply activations:
+        the weights of the linear layers and the synthesizer's B.
+        """
+        owner = {id(p): (m, n) for m in self.modules() for n, p in m.named_parameters(recurse=False)}
+        decay, no_decay = [], []
+        for p in self.parameters():  # in the order of named_parameters, as optimizer states are saved
+            m, name = owner[id(p)]
+            if decay_norms_and_embeddings:
+                decays = name != "bias"
+            else:
+                decays = (isinstance(m, nn.Linear) and name == "weight") or (
+                    isinstance(m, SynthesizerAttention) and name == "w2")
+            (decay if decays else no_decay).append(p)
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
     @property
     def max_len(self) -> int:
@@ -120,22 +175,20 @@ class GPT(nn.Module):
         self,
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
-        pos: torch.Tensor | None = None,
-        seg: torch.Tensor | None = None,
+        layout: Layout = PLAIN,
         cache: KVCache | None = None,
         explicit: bool = False,
         reduction: str = "mean",
-        read_only_keys: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and, given targets, the mean cross-entropy over non-PAD targets.
 
-        pos/seg: packed rows (see batches.pack). cache: decoding with a key/value
-        cache, pos then gives the slot of each new token. explicit: the reference
-        attention instead of the fused kernel. reduction="sum" returns the summed
+        layout: positions, packed segments and read-only word keys (see Layout).
+        cache: decoding with a key/value cache, layout.pos then gives the slot of
+        each new token. explicit: the reference attention for this call (the whole
+        model takes it with config.reference). reduction="sum" returns the summed
         loss (for data-parallel training, which divides by the global count).
-        read_only_keys: (B, T) bool, positions whose word-key vectors get no
-        gradient (a recipe's questions read the memory but do not write it).
         """
+        pos, seg = layout.pos, layout.seg
         B, T = idx.shape
         if pos is None:
             if T > self.max_len:
@@ -147,7 +200,7 @@ class GPT(nn.Module):
         elif seg is not None:
             causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
             mask = ((seg[:, :, None] == seg[:, None, :]) & causal)[:, None]
-        explicit = explicit or getattr(self, "reference_kernels", False)
+        explicit = explicit or self.config.reference
         rope = rope_angles(pos, self.config.n_embd // self.config.n_head) if self.config.rope else None
         ctx = Context(pos=pos, mask=mask, cache=cache, explicit=explicit, rope=rope)
         x = self.tok_emb(idx)
@@ -157,8 +210,8 @@ class GPT(nn.Module):
             x = x + F.embedding(pos, self.pos_emb[0])
         if self.word_keys is not None:
             keyed = self._word_keys(idx, pos, cache)
-            if read_only_keys is not None:
-                keyed = torch.where(read_only_keys[..., None], keyed.detach(), keyed)
+            if layout.read_only is not None:
+                keyed = torch.where(layout.read_only[..., None], keyed.detach(), keyed)
             x = x + keyed
         x = self.drop(x)
         for block in self.blocks:

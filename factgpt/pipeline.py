@@ -16,13 +16,15 @@ import torch
 
 from .batches import BatchedCorruption, DatasetSource, TensorExamples
 from .checkpoint import load_model, save_model
-from .datasets import CharCorruptionDataset, NameDataset, QA, parse_tsv
+from .distributed import is_main
+from .datasets import QA, CharCorruptionDataset, NameDataset, encode_qa, parse_tsv
 from .errors import InputError
 from .evaluate import Prediction, accuracy, predict, predict_plain
 from .fileio import read_text
 from .model import GPT, GPTConfig
 from .train import Trainer, TrainConfig, write_history
 from .vocab import Vocab
+from .wordkeys import WordKeys
 
 STAGES = ("pretrain", "finetune_pretrained", "finetune_scratch")
 
@@ -42,8 +44,6 @@ def load_corpus(path: str | Path) -> Corpus:
 
 def load_qa(path: str | Path, vocab: Vocab, need_answers: bool, block_size: int) -> list[QA]:
     """Parse a TSV and check every line against the vocabulary and block size."""
-    from .datasets import encode_qa
-
     rows = parse_tsv(read_text(path), str(path), need_answers)
     for r in rows:
         ids = encode_qa(vocab, QA(r.question, None, r.line), block_size, str(path))
@@ -55,8 +55,8 @@ def load_qa(path: str | Path, vocab: Vocab, need_answers: bool, block_size: int)
 
 # ---- profiles -------------------------------------------------------------------
 def bundled_names(folder: str) -> list[str]:
-    """Names of the JSON files shipped in factgpt/<folder>/ (profiles, recipes)."""
-    return sorted(p.name[:-5] for p in resources.files("factgpt").joinpath(folder).iterdir()
+    """Names of the JSON files shipped in factgpt/configs/<folder>/ (profiles, recipes)."""
+    return sorted(p.name[:-5] for p in resources.files("factgpt").joinpath("configs", folder).iterdir()
                   if p.name.endswith(".json"))
 
 
@@ -69,8 +69,8 @@ def load_named_json(folder: str, kind: str, name_or_path: str, required: tuple[s
     if p.suffix == ".json" and p.is_file():
         text, where, name = read_text(p), str(p), p.stem
     elif name_or_path in bundled_names(folder):
-        text = resources.files("factgpt").joinpath(folder, f"{name_or_path}.json").read_text(encoding="utf-8")
-        where, name = f"factgpt/{folder}/{name_or_path}.json", name_or_path
+        text = resources.files("factgpt").joinpath("configs", folder, f"{name_or_path}.json").read_text(encoding="utf-8")
+        where, name = f"factgpt/configs/{folder}/{name_or_path}.json", name_or_path
     else:
         raise InputError(f"--{kind}", f"unknown {kind} {name_or_path!r}; known: {', '.join(bundled_names(folder))}")
     try:
@@ -111,8 +111,6 @@ def stage_config(profile: dict[str, Any], stage: str, n_pretrain_docs: int, **ov
 def model_config(profile: dict[str, Any], vocab: Vocab, variant: str, **overrides: Any) -> GPTConfig:
     cfg = {**profile["model"], **{k: v for k, v in overrides.items() if v is not None}}
     if cfg.get("word_keys") and not cfg.get("letters"):
-        from .wordkeys import WordKeys
-
         cfg["letters"] = WordKeys.letters_of(vocab)
     return GPTConfig(vocab_size=len(vocab), variant=variant, **cfg)
 
@@ -145,8 +143,6 @@ def train_stage(model: GPT, source, cfg: TrainConfig, device: torch.device, out_
     status = trainer.train(progress_bar=not quiet, desc=desc, time_limit_s=time_limit_s,
                            state_path=state if (save_every or time_limit_s or resume) else None,
                            save_every=save_every, on_epoch_end=on_epoch_end)
-    from .distributed import is_main
-
     if out_path and status == "done" and is_main():
         save_model(out_path, trainer.model, vocab, {"stage": desc, "train_config": trainer.cfg.__dict__ | {},
                                                     "steps": trainer.progress.step, **(extra_meta or {})})

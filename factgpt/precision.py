@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from pathlib import Path
 
 import torch
+
+from .errors import InputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "tf32")
 
@@ -38,13 +41,9 @@ def resolve(precision: str, device: torch.device) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
     if precision == "tf32" and device.type != "cuda":
-        from .errors import InputError
-
         raise InputError("--precision", "tf32 is a CUDA precision (tensor-core fp32 products); use fp32 on a CPU")
     if precision != "auto":
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
-            import warnings
-
             warnings.warn("this CPU has no native bf16 instructions: bf16 will be much slower than fp32")
         return precision
     return "fp32"  # bf16 is not yet shown to match fp32 on any device (see the module docstring)
@@ -75,7 +74,5 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from .errors import InputError
-
         raise InputError("--device", "cuda was asked for but no CUDA device is available")
     return torch.device(name)

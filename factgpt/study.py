@@ -24,20 +24,19 @@ from .errors import InputError
 from .evaluate import london, write_predictions
 from .fileio import bundled_path, write_text_atomic
 from .model import GPT
-from .pipeline import (evaluate_rows, finetune_source, load_corpus, load_profile, load_qa, model_config,
+from .pipeline import (evaluate_rows, profile_names, finetune_source, load_corpus, load_profile, load_qa, model_config,
                        pretrain_source, score, stage_config, train_stage)
 from .precision import resolve, resolve_device
 from .results import REFERENCE, ROW_TITLES, summarize
 from .runinfo import device_name, git_commit
 from .tables import write_study_outputs
+from .train import Trainer
 
 def estimate_pretrain_seconds(prof: dict, corpus, variant: str, device: torch.device, seed: int) -> float:
     """Time two optimizer steps of the profile's pretraining and extrapolate."""
     mcfg = model_config(prof, corpus.vocab, variant)
     n_docs = sum(1 for line in corpus.text.split("\n") if line)
     cfg = stage_config(prof, "pretrain", n_docs, seed=seed, max_epochs=1)
-    from .train import Trainer
-
     tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.get("data", {}).get("max_chars")),
                  cfg, device)
     batches = tr.source.epoch(cfg.batch_size, tr.gen)
@@ -51,8 +50,6 @@ def estimate_pretrain_seconds(prof: dict, corpus, variant: str, device: torch.de
 
 def default_profile(device: torch.device) -> str:
     """The course's scale on a GPU; on a CPU the best profile that fits a sitting."""
-    from .pipeline import profile_names
-
     if device.type == "cuda":
         return "course"
     return "laptop" if "laptop" in profile_names() else "smoke"

@@ -65,7 +65,8 @@ def write_study_outputs(out: Path, results: dict[str, Any]) -> str:
     return table
 
 
-def render_tables(paths: list[str], readme: str | None) -> int:
+def render_tables(paths: list[str], pages: list[str] | None) -> int:
+    """Print the study tables, or (pages given) fill every marker of those Markdown pages from results/."""
     files = [Path(p) for p in paths] or sorted(Path("results").glob("*/results.json"))
     if not files:
         raise InputError("results", "no results/*/results.json to render")
@@ -83,29 +84,77 @@ def render_tables(paths: list[str], readme: str | None) -> int:
                 raise InputError(f, "not a study's results.json (recipe tables are rendered from results/recipes)")
             continue
         tables[res["profile"]] = markdown_table(res)
-    if readme is None:
+    if not pages:
         for t in tables.values():
             print(t)
         return 0
-    text = Path(readme).read_text(encoding="utf-8")
     blocks = {f"table:{name}": t for name, t in tables.items()}
     blocks["search:laptop"] = search_table(Path("results/laptop/search"))
+    recipes: list[dict] = []
     if Path("results/recipes").is_dir():
         blocks["recipes"] = write_recipe_table(Path("results/recipes"))  # and its plot, from the results
+        recipes = _recipe_results(Path("results/recipes"))
     else:
         blocks["recipes"] = ""
+    blocks["recipes:best"] = best_recipes_table(recipes)
+    abstention = Path("results/abstention/abstention.json")
+    blocks["abstention"] = abstention_table(json.loads(abstention.read_text(encoding="utf-8"))) if abstention.is_file() else ""
     blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
-    for marker, body in blocks.items():
-        text = _fill(text, marker, body)
-    write_text_atomic(readme, text)
-    # Which files the README's tables were rendered from: the provenance of every number in them.
+    for page in pages:
+        text = Path(page).read_text(encoding="utf-8")
+        for marker, body in blocks.items():
+            text = _fill(text, marker, body)
+        write_text_atomic(page, text)
+    # Which files the pages' tables were rendered from: the provenance of every number in them.
     sources = sorted({*map(str, files), *map(str, Path("results/recipes").glob("*/results.json")),
-                      *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench)})
-    index = {"command": f"factgpt table --readme {readme}", "readme": str(readme), "sources": sources}
+                      *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench),
+                      *([str(abstention)] if abstention.is_file() else [])})
+    index = {"command": f"factgpt table --readme {' '.join(pages)}", "pages": list(pages), "sources": sources}
     if Path("results").is_dir():
         write_text_atomic(Path("results/index.json"), json.dumps(index, indent=2) + "\n")
-    print(f"updated {readme} from {', '.join(map(str, files))}")
+    print(f"updated {', '.join(pages)} from {', '.join(map(str, files))}")
     return 0
+
+
+def _recipe_results(folder: Path) -> list[dict]:
+    out = []
+    for f in sorted(folder.glob("*/results.json")):
+        try:
+            out.append(json.loads(f.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f, f"cannot read recipe results: {e}") from None
+    return out
+
+
+def best_recipes_table(recipes: list[dict], per_track: int = 2) -> str:
+    """The recipes with the best held-out accuracy (what recipes are chosen on), per track."""
+    if not recipes:
+        return ""
+    lines = ["| recipe | model | held-out accuracy | dev accuracy | CPU minutes a seed | seeds |", "|---|---|---|---|---|---|"]
+    for track, what in (("A", "the course's (4 layers, 8 heads, 256-d)"), ("B", "any (here: word keys)")):
+        rs = sorted((r for r in recipes if r["track"] == track), key=lambda r: -r["heldout"]["mean"])[:per_track]
+        for r in rs:
+            n = len(r["seeds"])
+            spread = (lambda x: f"{x['mean']:.1f}% ± {x['std']:.1f}") if n > 1 else (lambda x: f"{x['mean']:.1f}%")
+            lines.append(f"| `{r['recipe']}` | {what} | {spread(r['heldout'])} | {spread(r['dev'])} | "
+                         f"{r['minutes']['mean']:.1f} | {n}{' (partial)' if r.get('partial') else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def abstention_table(a: dict) -> str:
+    """`factgpt abstention`'s rule and what it does on dev and on fresh made-up names."""
+    rep, rule = a["report"], a["rule"]
+    at, auc = rep["at_rule"], rep["aurocs"][rule["score"]]
+    lines = [f"Model `{a['recipe']}` seed {a['seed']} · rule: answer when `{rule['score']}` ≥ {rule['threshold']:.4g} "
+             f"(chosen on {a['selection']['n_real']} held-out people and {a['selection']['n_made_up']} made-up names) · "
+             f"{a['device']} · commit `{a['commit'][:12]}`", "",
+             "| dev questions answered | answered correctly | answered wrongly | made-up names refused "
+             "| AUROC real vs made-up | AUROC right vs wrong | risk–coverage area | dev correct without abstaining |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| {at['answered']:.1%} | {at['correct']:.1%} | {at['wrong']:.1%} | {at['made_up_refused']:.1%} "
+             f"({rep['n_made_up']} names) | {auc['real_vs_made_up']:.3f} | {auc['right_vs_wrong']:.3f} | "
+             f"{rep['risk_coverage']['area']:.2%} | {rep['without_abstention']['correct']:.1%} |"]
+    return "\n".join(lines) + "\n"
 
 
 def _fill(text: str, marker: str, body: str) -> str:

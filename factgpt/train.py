@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 from . import distributed as dist
@@ -29,6 +30,7 @@ from .allocator import keep_freed_memory
 from .batches import Batch, pack
 from .checkpoint import load_tensors, save_tensors
 from .errors import InputError
+from .fileio import write_text_atomic
 from .model import GPT
 from .precision import autocast, matmul_precision, resolve
 
@@ -75,15 +77,7 @@ def lr_multiplier(tokens: int, cfg: TrainConfig) -> float:
 
 
 def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if cfg.decay_norms_and_embeddings:
-            skip = name.endswith("bias")  # the original's effective rule
-        else:
-            skip = (p.dim() < 2 or name in ("tok_emb.weight", "pos_emb") or name.endswith("b2")
-                    or name.startswith("word_keys."))
-        (no_decay if skip else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = model.optimizer_groups(cfg.weight_decay, cfg.decay_norms_and_embeddings)
     fused = device.type == "cuda"
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=cfg.betas, fused=fused)
 
@@ -114,8 +108,9 @@ class Trainer:
         self.cfg = cfg
         self.device = torch.device(device)
         self.model = model.to(self.device)
-        self.model.use_reference_kernels(cfg.reference_kernels)
-        if self.device.type == "cpu" and not cfg.reference_kernels:
+        if cfg.reference_kernels:
+            self.model.use_reference_kernels(True)
+        if self.device.type == "cpu" and not self.model.config.reference:
             keep_freed_memory()  # page faults cost a CPU step about a tenth of its time (allocator.py)
         self.source = source
         self.precision = resolve(cfg.precision, self.device)
@@ -129,8 +124,6 @@ class Trainer:
         self._pending: list = []
         self.world, self.rank = dist.world_size(), dist.rank()
         if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
             torch.manual_seed(cfg.seed + self.rank)  # dropout differs per rank, data does not
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.forward = DDP(self.model, device_ids=ids)
@@ -160,8 +153,7 @@ class Trainer:
         b = batch.to(self.device)
         self.model.train()
         with autocast(self.precision, self.device):
-            extra = {} if b.read_only is None else {"read_only_keys": b.read_only}
-            _, loss_sum = self.forward(b.x, b.y, b.pos, b.seg, reduction="sum", **extra)
+            _, loss_sum = self.forward(b.x, b.y, b.layout, reduction="sum")
         count = (b.y != 0).sum().to(torch.float32)
         if self.world > 1:
             stats = dist.all_reduce_sum(torch.stack([count, loss_sum.detach().float()]))
@@ -310,8 +302,6 @@ class Trainer:
 
 
 def write_history(path: str | Path, trainer: Trainer, extra: dict | None = None) -> None:
-    from .fileio import write_text_atomic
-
     body = {"train_config": asdict(trainer.cfg), "precision": trainer.precision,
             "history": trainer.progress.history, **(extra or {})}
     write_text_atomic(path, json.dumps(body) + "\n")

@@ -69,14 +69,14 @@ def test_causal_padded(models, name, vocab):
 def test_causal_packed(models, name, vocab, qa_batch):
     model = models[name]
     packed = pack(qa_batch)
-    base, _ = model(packed.x, pos=packed.pos, seg=packed.seg)
+    base, _ = model(packed.x, layout=packed.layout)
     g = torch.Generator().manual_seed(4)
     W = packed.x.shape[1]
     for r in range(min(3, packed.x.shape[0])):
         t = int(torch.randint(0, W - 1, (1,), generator=g))
         x2 = packed.x.clone()
         x2[r, t + 1 :] = torch.randint(2, len(vocab), (W - t - 1,), generator=g)
-        out, _ = model(x2, pos=packed.pos, seg=packed.seg)
+        out, _ = model(x2, layout=packed.layout)
         torch.testing.assert_close(out[r, : t + 1], base[r, : t + 1], atol=1e-5, rtol=0)
         others = [i for i in range(packed.x.shape[0]) if i != r]
         torch.testing.assert_close(out[others], base[others], atol=1e-5, rtol=0)
@@ -88,13 +88,13 @@ def test_packed_examples_do_not_see_each_other(models, name, vocab, qa_batch):
     """Changing one example of a packed row leaves every other example of that row unchanged."""
     model = models[name]
     packed = pack(qa_batch)
-    base, _ = model(packed.x, pos=packed.pos, seg=packed.seg)
+    base, _ = model(packed.x, layout=packed.layout)
     row0 = packed.seg[0]
     first = int(row0[0])
     assert len(set(row0[row0 >= 0].tolist())) >= 2  # the first row holds several examples
     x2 = packed.x.clone()
     x2[0][row0 == first] = torch.randint(2, len(vocab), (int((row0 == first).sum()),))
-    out, _ = model(x2, pos=packed.pos, seg=packed.seg)
+    out, _ = model(x2, layout=packed.layout)
     other = (row0 != first) & (row0 >= 0)
     torch.testing.assert_close(out[0][other], base[0][other], atol=1e-5, rtol=0)
     assert not torch.allclose(out[0][row0 == first], base[0][row0 == first], atol=1e-3)
@@ -110,7 +110,7 @@ def test_packing_equivalence(models, name, which, qa_batch, pretrain_batch):
     logits, loss = model(batch.x, batch.y)
     packed = pack(batch)
     assert packed.x.shape[0] < batch.n_examples
-    plogits, ploss = model(packed.x, packed.y, packed.pos, packed.seg)
+    plogits, ploss = model(packed.x, packed.y, packed.layout)
     lens = example_lengths(batch.y).tolist()
     for i, n in enumerate(lens):
         torch.testing.assert_close(unpack(packed, plogits, i), logits[i, :n], atol=1e-4, rtol=0)
@@ -127,8 +127,8 @@ def test_fused_equals_explicit(models, name, qa_batch):
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     torch.testing.assert_close(la, lb, atol=1e-6, rtol=0)
     p = pack(qa_batch)
-    a, la = model(p.x, p.y, p.pos, p.seg)
-    b, lb = model(p.x, p.y, p.pos, p.seg, explicit=True)
+    a, la = model(p.x, p.y, p.layout)
+    b, lb = model(p.x, p.y, p.layout, explicit=True)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     torch.testing.assert_close(la, lb, atol=1e-6, rtol=0)
     # the reference switch takes the explicit path too
@@ -182,7 +182,7 @@ def test_cpu_dropout_attention_equals_explicit_in_training(make_model, name, pac
     for explicit in (False, True):
         torch.manual_seed(7)
         model.zero_grad()
-        _, loss = model(b.x, b.y, b.pos, b.seg, explicit=explicit)
+        _, loss = model(b.x, b.y, b.layout, explicit=explicit)
         loss.backward()
         results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     (fast_loss, fast_grads), (ref_loss, ref_grads) = results
@@ -192,7 +192,7 @@ def test_cpu_dropout_attention_equals_explicit_in_training(make_model, name, pac
     for n in ref_grads:
         torch.testing.assert_close(fast_grads[n], ref_grads[n], atol=1e-5, rtol=1e-4, msg=n)
     torch.manual_seed(8)  # and the masks are random: another draw gives another loss
-    assert float(model(b.x, b.y, b.pos, b.seg)[1].detach()) != pytest.approx(float(fast_loss), abs=1e-4)
+    assert float(model(b.x, b.y, b.layout)[1].detach()) != pytest.approx(float(fast_loss), abs=1e-4)
 
 
 @pytest.mark.parametrize("per_head_b", [False, True])

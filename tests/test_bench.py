@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from factgpt.bench import flops_per_token, run_bench
+from factgpt.benchmark import flops_per_token, run_bench
 from factgpt.model import GPT, GPTConfig
 
 

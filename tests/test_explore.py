@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factgpt.explore import claims as C
-from factgpt.explore import run
+from factgpt.explore import run_exploration
 from factgpt.explore import synth_task as S
 
 DT = torch.float64
@@ -209,7 +209,7 @@ def test_training_is_reproducible():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("explore")
-    return out, run(out, seed=0, quick=True)
+    return out, run_exploration(out, seed=0, quick=True)
 
 
 def test_run_writes_report_figures_json(quick_run):

@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from factgpt.batches import Batch, pack
 from factgpt.evaluate import predict, predict_plain
+from factgpt.model import Layout
 from factgpt.wordkeys import WordKeys
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -98,7 +99,7 @@ def test_packed_logits_equal_padded_logits(vocab, variant):
     y[x == 0] = 0
     padded, _ = model(x)
     p = pack(Batch(x, y, len(texts)))
-    packed, _ = model(p.x, pos=p.pos, seg=p.seg)
+    packed, _ = model(p.x, layout=p.layout)
     for i, s in enumerate(texts):
         n = len(s) - 1
         torch.testing.assert_close(packed[p.seg == i][:n], padded[i, :n], rtol=1e-5, atol=1e-5)
@@ -133,7 +134,7 @@ def test_read_only_positions_do_not_train_the_table(vocab):
     y = torch.roll(x, -1, 1)
     ro = torch.zeros_like(x, dtype=torch.bool)
     ro[1] = True
-    _, loss = model(x, y, read_only_keys=ro)
+    _, loss = model(x, y, Layout(read_only=ro))
     loss.backward()
     grad = model.word_keys.table.weight.grad
     k_line, L_line = model.word_keys.keys(x[:1], torch.arange(x.shape[1])[None])
@@ -143,7 +144,7 @@ def test_read_only_positions_do_not_train_the_table(vocab):
     assert q_rows and all(grad[r].abs().sum() == 0 for r in q_rows)
     assert all(grad[r].abs().sum() > 0 for r in line_rows)
     # the read-only flag changes gradients only, never the values
-    torch.testing.assert_close(model(x, y, read_only_keys=ro)[1], model(x, y)[1])
+    torch.testing.assert_close(model(x, y, Layout(read_only=ro))[1], model(x, y)[1])
 
 
 def test_pack_carries_the_read_only_flags():

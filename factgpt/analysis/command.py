@@ -65,7 +65,7 @@ def resolve_model_paths(paths: list[str] | None, results_json: str | Path | None
             out[row] = p
         return out
     if results_json is not None:
-        from .run import load_results
+        from .run import load_results  # delayed: run imports torch and matplotlib; this module builds the CLI
 
         rj = Path(results_json)
         results = load_results(rj)
@@ -104,7 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run the analysis for parsed arguments; InputError propagates (the CLI prints it as one line)."""
     from ..precision import resolve_device
-    from .run import run_analysis
+    from .run import run_analysis  # delayed: see resolve_model_paths
 
     paths = resolve_model_paths(args.reading_params_path, args.results, args.study_seed)
     argv = getattr(args, "argv", None)

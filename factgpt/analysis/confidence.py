@@ -19,6 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..plots import plt
+from .figures import save
+
 N_BINS = 10
 
 
@@ -134,9 +137,6 @@ def histogram(values: Sequence[float], n_bins: int = 20) -> dict:
 # ---- figures ---------------------------------------------------------------------
 def plot_reliability(path: Path, title: str, kinds: dict[str, dict]) -> Path:
     """One panel per kind of confidence: accuracy per bin against the diagonal, with bin counts."""
-    import matplotlib.pyplot as plt
-
-    from .figures import save
 
     fig, axes = plt.subplots(1, len(kinds), figsize=(4.6 * len(kinds), 3.8), squeeze=False)
     for ax, (label, s) in zip(axes[0], kinds.items()):

@@ -18,7 +18,7 @@ from ..fileio import bundled_path, read_text, write_text_atomic
 from ..pipeline import load_corpus, load_qa
 from ..results import ROW_TITLES
 from . import confidence as C
-from . import errors as E
+from . import breakdown as E
 from . import unseen as U
 from .report import write_report
 

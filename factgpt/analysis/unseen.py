@@ -18,6 +18,8 @@ from ..datasets import documents
 from ..heldout import name_of
 from ..people import line_name, name_parts, recombined_names
 from . import confidence as C
+from ..plots import plt
+from .figures import save
 
 MIDDLE_NAME_RATE = 0.15  # some names get a middle name; 21% of the dev names have three or more words
 TOP = 15
@@ -107,9 +109,6 @@ def _label(a: str) -> str:
 
 
 def plot_answers(path: Path, res: dict, model: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    from .figures import save
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
     for ax, items, key, title, color in (
@@ -133,9 +132,6 @@ def plot_answers(path: Path, res: dict, model: str) -> Path:
 
 def plot_confidence(path: Path, res: dict, model: str) -> Path:
     """Histogram overlay of the confidence given to real dev names and to unseen names."""
-    import matplotlib.pyplot as plt
-
-    from .figures import save
 
     kinds = (("answer", "probability of the answer"), ("first_char", "probability of its first character"))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))

@@ -1,8 +1,8 @@
 """An executable exploration of softmax attention: each claim becomes code that
 builds vectors, computes, and reports whether the claim holds.
 
-    from factgpt.explore import run
-    run(Path("results/explore"))          # or: python -m factgpt.explore
+    from factgpt.explore import run_exploration
+    run_exploration(Path("results/explore"))   # or: python -m factgpt.explore
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 
 from ..fileio import write_text_atomic
-from . import claims, report, synth_task
+from . import claims, synth_task, writeup
 
 __all__ = ["run"]
 
 
-def run(out_dir: Path, seed: int = 0, quick: bool = False) -> list[dict]:
+def run_exploration(out_dir: Path, seed: int = 0, quick: bool = False) -> list[dict]:
     """Run every check, print the table, write figures, report.md and results.json to out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -37,12 +37,12 @@ def run(out_dir: Path, seed: int = 0, quick: bool = False) -> list[dict]:
         ]
         rows = [check(torch.Generator().manual_seed(seed * 1000 + i)) for i, check in enumerate(checks)]
         rows.append(synth_task.check_synthesizer(seed, quick))
-    figs = report.figures(rows, out_dir)
-    write_text_atomic(out_dir / "report.md", report.markdown(rows, figs, seed, quick))
-    report.write_json(rows, out_dir / "results.json", seed, quick)
+    figs = writeup.figures(rows, out_dir)
+    write_text_atomic(out_dir / "report.md", writeup.markdown(rows, figs, seed, quick))
+    writeup.write_json(rows, out_dir / "results.json", seed, quick)
     secs = rows[-1]["seconds"]
     _print(
-        report.table(rows) + "\n\n"
+        writeup.table(rows) + "\n\n"
         f"(g) training: key-query {secs['key-query']:.1f}s, synthesizer {secs['synthesizer']:.1f}s; "
         f"total {time.perf_counter() - t0:.1f}s. Wrote {out_dir / 'report.md'}, {len(figs)} figures, results.json.\n"
     )

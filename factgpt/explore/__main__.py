@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from . import run
+from . import run_exploration
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(prog="python -m factgpt.explore", description="Check claims about softmax attention.")
@@ -11,4 +11,4 @@ if __name__ == "__main__":
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="shrink the learning experiment")
     a = p.parse_args()
-    run(a.out, seed=a.seed, quick=a.quick)
+    run_exploration(a.out, seed=a.seed, quick=a.quick)

@@ -100,7 +100,7 @@ class KeyQueryAttention(nn.Module):
         return self.proj(y), att
 
 
-class SynthesizerAttention(nn.Module):
+class SynthesizerHead(nn.Module):
     """Per head: scores = ReLU(X A + b1) B + b2, with B in R^{d/h x T} indexed by key position."""
 
     def __init__(self, d: int, n_head: int, T: int):
@@ -129,7 +129,7 @@ class OneLayer(nn.Module):
 
     def __init__(self, cfg: TaskConfig, kind: str):
         super().__init__()
-        attn = {"key-query": KeyQueryAttention, "synthesizer": SynthesizerAttention}[kind]
+        attn = {"key-query": KeyQueryAttention, "synthesizer": SynthesizerHead}[kind]
         self.tok = nn.Embedding(cfg.vocab, cfg.d)
         self.pos = nn.Embedding(cfg.T, cfg.d)
         self.attn = attn(cfg.d, cfg.n_head, cfg.T)

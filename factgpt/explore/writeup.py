@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import string
 import math
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from ..fileio import atomic_write, write_text_atomic
 
 # -----------------------------------------------------------------------------
 # table
+
+
+# The report's prose, with ${name} where a measured number goes (string.Template).
+TEMPLATE = Path(__file__).with_name("writeup_template.md")
 
 
 def _cell(s: str) -> str:
@@ -290,267 +295,96 @@ def markdown(rows: list[dict], figs: dict[str, str], seed: int, quick: bool) -> 
     if quick:
         quick_note = "\n> Made with `--quick`: the learning experiment (g) is shrunk; its numbers differ from the full run.\n"
 
-    return f"""# Softmax attention, claim by claim
-
-Attention here is c = Σ_i α_i v_i with α_i = exp(k_iᵀq) / Σ_j exp(k_jᵀq). Each
-section below states a claim, builds vectors that put it to the test, measures,
-and gives a verdict. Where commonly published answers are wrong or sloppy, the
-section says what is true and shows the number that settles it.
-
-Produced by `factgpt explore --out results/explore --seed {seed}{" --quick" if quick else ""}`
-(or `python -m factgpt.explore`); every number comes from a seeded run
-(seed {seed}) and is in [`results.json`](results.json). Vector math is float64.
-{quick_note}
-## Summary
-
-{table(rows)}
-
-## Corrections to published answers
-
-1. **(a) "c ≈ α_j" should read c ≈ v_j.** α_j is a scalar weight (≈ 1); the
-   output c is a vector in value space. At margin 20, ‖c − v_j‖ = {_e(an['err_at_20'])}.
-2. **(d) Adding heads with the same query does not reduce the spread.** With
-   keys shared by all heads (they project the same tokens) and the same query,
-   every head computes the identical output; the std of the weight on v_a is
-   {dn['std_same'][0]:.6f} for 1, 2, 4 and 8 heads (range {_e(dn['std_same_range'])}).
-3. **(e)ii the inequality exp(k₃ᵀq₂) ≫ exp(k₃ᵀq₂)** compares a number with
-   itself. The true statement is exp(k₁ᵀq₂) ≫ exp(k₃ᵀq₂): k₁ᵀq₂ = 2β⁶ and
-   k₃ᵀq₂ = 0 (measured {S[1][0]:.6f} β⁶ and {S[1][2]:.1e} β⁶). Of the scores
-   usually listed (2β⁶, 0, β⁶, 0), 2β⁶ is k₁ᵀq₂ and β⁶ is k₃ᵀq₁ (= k₃ᵀq₃); every
-   other entry of the 3×3 matrix is 0, including the two comparisons that decide
-   the outputs, k₃ᵀq₂ and k₁ᵀq₁ (k₂ = Kx₂ = 0, and q₃ = q₁). The full matrix is in (e)ii.
-4. **Sloppy conditions.** (c)i: "tiny" covariance must be tiny against 1/w²
-   (noise on the scores is w·√var), not just small. (e): "≈" needs β large
-   enough: β²≫1 in (e)i, β⁶ ≫ 1 in (e)ii (at β = 1 the (e)ii errors are
-   {e2n['err_c2_at_1']:.2f} and {e2n['err_c1_at_1']:.2f}). (b): the extraction M
-   applied to the attention output gives ½v_a, not v_a. (d) design (2) has a
-   spread of {dn['std_alt'][1]:.3f}, not ≈ 0, because k_a sometimes points away from μ_a.
-
-## (a) Copying
-
-**Claim.** If k_jᵀq ≫ k_iᵀq for all i ≠ j, then α_j ≈ 1 and c ≈ v_j.
-
-**Construction.** {a['construction']}; values are random in R^8.
-
-**Why.** α_j = eᵐ / (eᵐ + n − 1), so 1 − α_j ≈ (n − 1)e⁻ᵐ; and
-c − v_j = Σ_{{i≠j}} α_i (v_i − v_j), so ‖c − v_j‖ ≤ (1 − α_j) max_i ‖v_i − v_j‖.
-
-| margin m | α_j | 1 − α_j | ‖c − v_j‖ | bound |
-| --- | --- | --- | --- | --- |
-{a_rows}
-
-Measured α_j matches eᵐ/(eᵐ + n − 1) to {_e(an['max_dev_from_analytic'])}; the bound holds at every margin.
-
-**Verdict: holds.** "≫" means a margin of about ln((n − 1)/δ) for 1 − α_j ≤ δ:
-α_j ≥ 0.99 with six keys needs m ≥ {an['margin_for_0_99']:.2f}.
-**Correction:** the output is c ≈ v_j, not "c ≈ α_j".
-
-![(a)]({figs['a']})
-
-## (b) Averaging two values, and extracting one
-
-**Claim.** With orthonormal keys and q = w(k_a + k_b), w ≫ 0, c → ½(v_a + v_b).
-If v_a and v_b lie in orthogonal subspaces, M = Σ a_i a_iᵀ (a_i an orthonormal
-basis of v_a's subspace) gives M(v_a + v_b) = v_a.
-
-**Construction.** {b['construction']}.
-
-**Why.** Scores are w for a and b and 0 for the rest, so α_a = α_b =
-e^w / (2e^w + n − 2) → ½ with an error of order (n − 2)e^(−w). M is the orthogonal
-projector onto span(a_i): M v_a = v_a, and M v_b = 0 exactly when v_b ⟂ span(a_i).
-
-| w | α_a | ‖c − ½(v_a + v_b)‖ |
-| --- | --- | --- |
-{b_rows}
-
-‖M(v_a + v_b) − v_a‖ = {_e(bn['extract_err'])} (rounding). Applied to the attention
-output, ‖Mc − ½v_a‖ = {_e(bn['Mc_minus_half_va'])} at w = 20: M recovers **½**v_a from c,
-so 2M is the extractor for c. If v_b's subspace is tilted 10° towards v_a's,
-{bn['leak_at_10deg']:.1%} of ‖v_b‖ leaks through (it grows like the sine of the tilt).
-
-**Verdict: holds.**
-
-![(b)]({figs['b']})
-
-## (c) Noisy keys, one head
-
-### i. Isotropic noise Σ_i = var·I
-
-**Claim.** With tiny var, q = w(μ_a + μ_b) still gives c ≈ ½(v_a + v_b).
-
-**Construction.** {c1['construction']}; values orthonormal, so v_aᵀc is the weight on v_a.
-
-**Why.** The noise moves each score by w·zᵀ(μ_a + μ_b)·√var, std w√(2 var); the
-weight on v_a is about ½ + (score_a − score_b)/4. So "tiny" means w√var ≪ 1.
-
-**Measured.** var = 1e-6, w = 10: weight on v_a {c1n['weight_mean']:.4f} ± {c1n['weight_std']:.4f},
-mean ‖c − ½(v_a + v_b)‖ = {c1n['err_mean']:.4f}, max {c1n['err_max']:.4f}. The figure sweeps var for
-w = 5, 10, 20: below a floor of about (n − 2)e^(−w) set by the other keys, the error grows
-in proportion to w√var; it is about 0.05 at w√var = 0.1 (dotted lines) and of order 1, with c no
-longer near the average, once w√var approaches 1. A larger w silences the other keys but
-amplifies the noise, so for a given var there is a best w (at var = 1e-6, w = 10 beats both
-w = 5 and w = 20).
-
-**Verdict: holds, when w² var ≪ 1** (w large enough to silence the other keys, the noise small against 1/w).
-
-![(c)i]({figs['c1']})
-
-### ii. Noise along μ_a: Σ_a = var·I + ½ μ_a μ_aᵀ
-
-**Claim.** k_a ≈ ε μ_a with ε ~ N(1, ½), and c swings between v_a and v_b;
-the weight on v_a is 1 / (1 + exp((1 − ε)w)).
-
-**Construction.** {c2['construction']}; ε measured as μ_aᵀk_a
-(sample mean {c2n['eps_mean']:.3f}, variance {c2n['eps_var']:.3f}).
-
-**Why.** Scores: k_aᵀq = wε, k_bᵀq = w, the others ≈ 0, so the weight on v_a is
-e^(wε) / (e^(wε) + e^w + n − 2) ≈ 1 / (1 + e^((1 − ε)w)).
-
-**Measured.** Per sample, |weight − 1/(1 + e^((1 − ε)w))| ≤ {_e(c2n['max_formula_dev'])} (the residue is the
-small isotropic noise and the other keys). Over all samples the weight has mean {c2n['weight_mean']:.3f}
-but std {c2n['weight_std']:.3f}: {c2n['frac_below_0_1']:.1%} of samples put < 0.1 on v_a (c ≈ v_b) and
-{c2n['frac_above_0_9']:.1%} put > 0.9 (c ≈ v_a). The histogram's bin fractions match the exact prediction
-P(bin) = Φ(logit(p₁)/(w/√2)) − Φ(logit(p₀)/(w/√2)) to {c2n['max_bin_frac_dev']:.4f}.
-
-**Verdict: holds.**
-
-![(c)ii]({figs['c2']})
-
-## (d) Several heads
-
-**Claim (published).** Under the noise of (c)ii, averaging more heads that all use
-q = w(μ_a + μ_b) (design 1) reduces the spread of c.
-
-**Construction.** {d['construction']}. Design (2): head 1 uses q₁ = wμ_a, head 2
-q₂ = wμ_b, further heads alternate.
-
-| heads | std, design (1) | std, design (2) | mean, design (2) | median, design (2) | design (2) within 0.05 of ½ | std if heads drew their own keys |
-| --- | --- | --- | --- | --- | --- | --- |
-{d_rows}
-
-**Why design (1) cannot help.** Attention is a deterministic function of the keys
-and the query. All heads see the same sampled keys (multi-head attention projects
-the same tokens), and design (1) gives them the same query, so every head outputs
-the same c and their average is that c. The std is identical for 1, 2, 4 and 8
-heads (range {_e(dn['std_same_range'])}). Averaging shrinks only noise that is independent
-across the things averaged; here the noise (ε, in the shared k_a) is common to
-all heads. The 1/√H shrinkage the claim expects shows up only if each head drew
-its own keys (last column), which is not how multi-head attention works.
-
-**Design (2).** The head with q = wμ_a scores k_a at wε and the rest near 0, so it copies v_a
-whenever wε ≫ ln(n − 1); the head with q = wμ_b scores k_b at w regardless of ε and copies v_b.
-Their average is ≈ ½(v_a + v_b): median weight on v_a {dn['median_alt'][1]:.4f}, and
-{dn['near_half_alt'][1]:.1%} of samples within 0.05 of ½. The spread is smaller than design (1)
-({dn['std_alt'][1]:.3f} against {dn['std_same'][1]:.3f}) but not small: whenever ε < 0
-(probability Φ(−√2) = {dn['p_eps_negative']:.1%}) k_a points away from μ_a, head 1 cannot find it,
-and the weight on v_a drops to about 0. From w ≈ 5 on, design (2)'s std sits at the floor
-½√(p(1 − p)) = {dn['alt_std_floor']:.3f} set by those samples, whatever w, while design (1)'s grows toward 0.5.
-More than two heads change nothing in design (2) either: heads 3, 4, ... repeat heads 1 and 2.
-With a single head, design (2) is plain copying of v_a (mean weight {dn['mean_alt'][0]:.3f}).
-
-**Verdict: the published claim is false**: it treats heads as independent draws.
-What reduces the spread is giving heads different queries (design 2), so that the
-output no longer depends on comparing wε with w.
-
-![(d)]({figs['d']})
-
-## (e) Designed Q, K, V
-
-Orthogonal u_a, u_b, u_c, u_d with ‖u‖ = β; x₁ = u_d + u_b, x₂ = u_a, x₃ = u_c + u_b.
-
-### i. No projections: q = k = v = x
-
-**Claim.** c₂ ≈ u_a, and adding u_d or u_c to x₂ cannot make c₂ ≈ u_b.
-
-**Why.** Query 2 scores x₁ᵀx₂ = 0, x₂ᵀx₂ = β², x₃ᵀx₂ = 0, so α₂₂ = e^(β²)/(e^(β²) + 2).
-Adding u_d or u_c to the token x₂ also changes its key and value and raises its own
-score the most, so c₂ ≈ the new x₂. Stronger: whatever the scores, c₂ is a convex
-combination of the values x₁, x₂, x₃, and u_b is far from all of them (the u_b
-coefficient α₁ + α₃ must be ≈ 1 while the u_d and u_c coefficients α₁, α₃ must be ≈ 0).
-
-**Measured.** ‖c₂ − u_a‖/β = {e1n['err_at_1']:.2f} at β = 1 and {_e(e1n['err_at_3'])} at β = 3. At β = 3:
-
-| token 2 | ‖c₂ − x₂‖/‖x₂‖ | ‖c₂ − u_b‖/β | min over all attention weights of ‖c₂ − u_b‖/β |
-| --- | --- | --- | --- |
-{var_rows}
-
-**Verdict: holds** (for β² ≫ 1; at β = 1 "c₂ ≈ u_a" is off by {e1n['err_at_1']:.0%}).
-
-### ii. Designed projections
-
-**Claim.** With V = (u_b u_bᵀ − u_c u_cᵀ)/β², K = u_a u_bᵀ + u_a u_dᵀ − u_c u_cᵀ,
-Q = u_a u_aᵀ − u_c u_bᵀ + u_c u_aᵀ (k_i = Kx_i, q_i = Qx_i, v_i = Vx_i): c₂ ≈ u_b and c₁ ≈ u_b − u_c.
-
-**Values, keys, queries (measured, β = {e2n['beta']:g}).**
-
-| i | v_i | k_i | q_i |
-| --- | --- | --- | --- |
-{vkq_rows}
-
-**Score matrix k_jᵀq_i / β⁶** (row i = query i, column j = key j), measured; it equals
-[[0, 0, 1], [2, 0, 0], [0, 0, 1]] to {_e(e2n['max_score_dev'])}:
-
-| | k_1 | k_2 | k_3 |
-| --- | --- | --- | --- |
-{s_rows}
-
-So query 2 picks key 1 (2β⁶ against 0, 0) and copies v₁ = u_b; queries 1 and 3
-pick key 3 (β⁶ against 0, 0) and copy v₃ = u_b − u_c.
-
-**Measured errors.** ‖c₂ − u_b‖/β = {e2n['err_c2_at_1']:.3f} and ‖c₁ − (u_b − u_c)‖/β = {e2n['err_c1_at_1']:.3f}
-at β = 1; {_e(e2n['err_c2_at_1_5'])} and {_e(e2n['err_c1_at_1_5'])} at β = 1.5; both are below 1e-3 from
-β = {e2n['beta_for_1e_3']:.2f} on (the scores grow like β⁶).
-
-**Verdict: holds**, with the inequality read as exp(k₁ᵀq₂) ≫ exp(k₃ᵀq₂).
-
-![(e)]({figs['e']})
-
-## (g) Why one synthesizer layer cannot do what key-query attention does
-
-**Claim.** Synthesizer attention (per head: scores = ReLU(XA + b₁)B + b₂, causal
-mask, softmax, times XV, output projection; B ∈ R^(d/h × T) indexed by key position)
-gives scores for query position t that depend only on x_t and positions, not on
-the other tokens' contents. So one such layer cannot look things up by content.
-
-**Why.** Row t of ReLU(XA + b₁)B + b₂ is ReLU(x_tA + b₁)B + b₂: built from x_t
-(its token and position embedding) alone. The weights α_tj over earlier positions
-are fixed before anything at j ≠ t is seen; the other tokens' contents enter only
-through the values Σ_j α_tj V x_j, where a lookup cannot use them to choose.
-
-**Task.** {cfg['n_pairs']} key→value pairs, one pair per position (the key's and the value's
-embeddings are summed), keys and values distinct and drawn from {cfg['n_keys']} and
-{cfg['n_values']} symbols, in random order; then a query position holding one of
-the keys and a '?' marker; predict its value. Model: token + position embedding,
-one attention layer with a residual, layer norm, linear head; {cfg['n_head']} heads,
-d = {cfg['d']}, {cfg['steps']} AdamW steps of batch {cfg['batch']}, evaluated on
-{cfg['eval_size']} fresh sequences. (One pair per position keeps the comparison to one layer:
-with separate key and value tokens even key-query attention needs a second layer to
-bring each key next to its value.)
-
-| | key-query | synthesizer |
-| --- | --- | --- |
-| accuracy | {gn['accuracy_key_query']:.3f} | {gn['accuracy_synthesizer']:.3f} |
-| final training loss | {gn['loss_key_query']:.2g} | {gn['loss_synthesizer']:.3f} |
-| query's attention on the matching pair (per head) | {att_k} | {att_s} |
-| max change of the query's weights when earlier tokens change (trained) | {inv_k['max_abs_change']:.3f} | {inv_s['max_abs_change']:.1e} |
-| same, mean total-variation change (trained) | {inv_k['mean_tv_change']:.3f} | {inv_s['mean_tv_change']:.1e} |
-| same, max change before training | {inv0_k['max_abs_change']:.3f} | {inv0_s['max_abs_change']:.1e} |
-
-Chance is 1/{cfg['n_values']} = {gn['chance']:.4f}. A content-blind layer can still learn which
-values are present (the values reach the query through the attention output), so
-its best is a guess among the {cfg['n_pairs']} present values: accuracy 1/{cfg['n_pairs']} =
-{gn['chance_among_present']:.3f}, loss ln {cfg['n_pairs']} = {gn['loss_uniform_among_present']:.3f}. The synthesizer sits there;
-key-query attention solves the task. "Earlier tokens change" means the pairs are
-shuffled and given new values while the query token stays: the synthesizer's weights
-do not move at all, trained or not, because that is the architecture.
-
-**Verdict: holds** for one layer. In a stack, a later synthesizer layer's x_t already
-mixes earlier tokens' contents, so the argument applies to the first layer only.
-
-![(g) attention maps]({figs['g']})
-
-![(g) training]({figs['g_train']})
-"""
+    values = {
+        "seed": str(seed),
+        "quick_flag": str(" --quick" if quick else ""),
+        "quick_note": str(quick_note),
+        "table_rows": str(table(rows)),
+        "e_an_err_at_20": str(_e(an['err_at_20'])),
+        "dn_std_same_0_p6f": format(dn['std_same'][0], ".6f"),
+        "e_dn_std_same_range": str(_e(dn['std_same_range'])),
+        "S_1_0_p6f": format(S[1][0], ".6f"),
+        "S_1_2_p1e": format(S[1][2], ".1e"),
+        "e2n_err_c2_at_1_p2f": format(e2n['err_c2_at_1'], ".2f"),
+        "e2n_err_c1_at_1_p2f": format(e2n['err_c1_at_1'], ".2f"),
+        "dn_std_alt_1_p3f": format(dn['std_alt'][1], ".3f"),
+        "a_construction": str(a['construction']),
+        "a_rows": str(a_rows),
+        "e_an_max_dev_from_analytic": str(_e(an['max_dev_from_analytic'])),
+        "an_margin_for_0_99_p2f": format(an['margin_for_0_99'], ".2f"),
+        "figs_a": str(figs['a']),
+        "b_construction": str(b['construction']),
+        "b_rows": str(b_rows),
+        "e_bn_extract_err": str(_e(bn['extract_err'])),
+        "e_bn_Mc_minus_half_va": str(_e(bn['Mc_minus_half_va'])),
+        "bn_leak_at_10deg_p1pct": format(bn['leak_at_10deg'], ".1%"),
+        "figs_b": str(figs['b']),
+        "c1_construction": str(c1['construction']),
+        "c1n_weight_mean_p4f": format(c1n['weight_mean'], ".4f"),
+        "c1n_weight_std_p4f": format(c1n['weight_std'], ".4f"),
+        "c1n_err_mean_p4f": format(c1n['err_mean'], ".4f"),
+        "c1n_err_max_p4f": format(c1n['err_max'], ".4f"),
+        "figs_c1": str(figs['c1']),
+        "c2_construction": str(c2['construction']),
+        "c2n_eps_mean_p3f": format(c2n['eps_mean'], ".3f"),
+        "c2n_eps_var_p3f": format(c2n['eps_var'], ".3f"),
+        "e_c2n_max_formula_dev": str(_e(c2n['max_formula_dev'])),
+        "c2n_weight_mean_p3f": format(c2n['weight_mean'], ".3f"),
+        "c2n_weight_std_p3f": format(c2n['weight_std'], ".3f"),
+        "c2n_frac_below_0_1_p1pct": format(c2n['frac_below_0_1'], ".1%"),
+        "c2n_frac_above_0_9_p1pct": format(c2n['frac_above_0_9'], ".1%"),
+        "c2n_max_bin_frac_dev_p4f": format(c2n['max_bin_frac_dev'], ".4f"),
+        "figs_c2": str(figs['c2']),
+        "d_construction": str(d['construction']),
+        "d_rows": str(d_rows),
+        "dn_median_alt_1_p4f": format(dn['median_alt'][1], ".4f"),
+        "dn_near_half_alt_1_p1pct": format(dn['near_half_alt'][1], ".1%"),
+        "dn_std_same_1_p3f": format(dn['std_same'][1], ".3f"),
+        "dn_p_eps_negative_p1pct": format(dn['p_eps_negative'], ".1%"),
+        "dn_alt_std_floor_p3f": format(dn['alt_std_floor'], ".3f"),
+        "dn_mean_alt_0_p3f": format(dn['mean_alt'][0], ".3f"),
+        "figs_d": str(figs['d']),
+        "e1n_err_at_1_p2f": format(e1n['err_at_1'], ".2f"),
+        "e_e1n_err_at_3": str(_e(e1n['err_at_3'])),
+        "var_rows": str(var_rows),
+        "e1n_err_at_1_p0pct": format(e1n['err_at_1'], ".0%"),
+        "e2n_beta_g": format(e2n['beta'], "g"),
+        "vkq_rows": str(vkq_rows),
+        "e_e2n_max_score_dev": str(_e(e2n['max_score_dev'])),
+        "s_rows": str(s_rows),
+        "e2n_err_c2_at_1_p3f": format(e2n['err_c2_at_1'], ".3f"),
+        "e2n_err_c1_at_1_p3f": format(e2n['err_c1_at_1'], ".3f"),
+        "e_e2n_err_c2_at_1_5": str(_e(e2n['err_c2_at_1_5'])),
+        "e_e2n_err_c1_at_1_5": str(_e(e2n['err_c1_at_1_5'])),
+        "e2n_beta_for_1e_3_p2f": format(e2n['beta_for_1e_3'], ".2f"),
+        "figs_e": str(figs['e']),
+        "cfg_n_pairs": str(cfg['n_pairs']),
+        "cfg_n_keys": str(cfg['n_keys']),
+        "cfg_n_values": str(cfg['n_values']),
+        "cfg_n_head": str(cfg['n_head']),
+        "cfg_d": str(cfg['d']),
+        "cfg_steps": str(cfg['steps']),
+        "cfg_batch": str(cfg['batch']),
+        "cfg_eval_size": str(cfg['eval_size']),
+        "gn_accuracy_key_query_p3f": format(gn['accuracy_key_query'], ".3f"),
+        "gn_accuracy_synthesizer_p3f": format(gn['accuracy_synthesizer'], ".3f"),
+        "gn_loss_key_query_p2g": format(gn['loss_key_query'], ".2g"),
+        "gn_loss_synthesizer_p3f": format(gn['loss_synthesizer'], ".3f"),
+        "att_k": str(att_k),
+        "att_s": str(att_s),
+        "inv_k_max_abs_change_p3f": format(inv_k['max_abs_change'], ".3f"),
+        "inv_s_max_abs_change_p1e": format(inv_s['max_abs_change'], ".1e"),
+        "inv_k_mean_tv_change_p3f": format(inv_k['mean_tv_change'], ".3f"),
+        "inv_s_mean_tv_change_p1e": format(inv_s['mean_tv_change'], ".1e"),
+        "inv0_k_max_abs_change_p3f": format(inv0_k['max_abs_change'], ".3f"),
+        "inv0_s_max_abs_change_p1e": format(inv0_s['max_abs_change'], ".1e"),
+        "gn_chance_p4f": format(gn['chance'], ".4f"),
+        "gn_chance_among_present_p3f": format(gn['chance_among_present'], ".3f"),
+        "gn_loss_uniform_among_present_p3f": format(gn['loss_uniform_among_present'], ".3f"),
+        "figs_g": str(figs['g']),
+        "figs_g_train": str(figs['g_train']),
+    }
+    return string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)
 
 
 # -----------------------------------------------------------------------------

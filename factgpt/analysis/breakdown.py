@@ -21,6 +21,8 @@ from typing import Sequence
 from ..datasets import QA, documents
 from ..heldout import name_of
 from ..people import line_name
+from ..plots import plt
+from .figures import save
 
 SPAN = 112  # int(128 * 7 / 8): the longest prefix of a line that span corruption shows
 
@@ -117,9 +119,6 @@ def examples(rows: Sequence[QA], preds: Sequence, feats: Sequence[dict], seed: i
 
 
 def plot_splits(path: Path, res: dict, model: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    from .figures import save
 
     keys = list(SPLITS)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.8), sharey=True)

@@ -35,6 +35,7 @@ from .evaluate import predict, predict_plain
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, GPTConfig
 from .precision import matmul_precision, resolve, resolve_device
+from .checkpoint import load_model
 from .runinfo import device_name, git_commit
 from .train import Trainer, TrainConfig
 from .vocab import Vocab
@@ -155,8 +156,6 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
                                        if finetune_steps < course_ft_steps else "measured")
         say(f"[{name}] evaluating dev questions")
         if model_path:
-            from .checkpoint import load_model
-
             emodel, _ = load_model(model_path, vocab=vocab, device=device)
         else:
             emodel = model  # the briefly pretrained model: it rarely closes its answers, the slow case
