@@ -14,7 +14,6 @@ Writes results/laptop/search/<name>.json: settings → held-out accuracy, second
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -29,13 +28,13 @@ from factgpt.evaluate import accuracy, predict
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.heldout import split_heldout, to_tsv
 from factgpt.model import GPT
+from factgpt.config import Profile
 from factgpt.pipeline import load_corpus, load_profile, model_config, pretrain_source, stage_config, train_stage
 from factgpt.runinfo import device_name, git_commit
 
 
-def apply_overrides(prof: dict, sets: list[str]) -> dict:
-    """`section.key=value` (value parsed as JSON when it can be) on a copy of the profile."""
-    prof = copy.deepcopy(prof)
+def apply_overrides(prof: Profile, sets: list[str]) -> Profile:
+    """`section.key=value` (value parsed as JSON when it can be), checked like a profile file's."""
     for s in sets:
         key, _, raw = s.partition("=")
         section, _, name = key.partition(".")
@@ -43,7 +42,7 @@ def apply_overrides(prof: dict, sets: list[str]) -> dict:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        prof.setdefault(section, {})[name] = value
+        prof = prof.with_settings(**{section: {name: value}})
     return prof
 
 
@@ -67,7 +66,7 @@ def main() -> None:
     ft_rows, held = split_heldout(rows, corpus.text, exclude=dev)
     n_docs = sum(1 for line in corpus.text.split("\n") if line)
     device = torch.device("cpu")
-    record = {"name": a.name, "profile": prof, "variant": a.variant, "seed": a.seed,
+    record = {"name": a.name, "profile": prof.to_dict(), "variant": a.variant, "seed": a.seed,
               "command": "python " + " ".join(sys.argv), "device": device_name(device), "torch": torch.__version__,
               "commit": git_commit(), "heldout": len(held), "finetune_pairs": len(ft_rows)}
 
@@ -78,7 +77,7 @@ def main() -> None:
         torch.manual_seed(a.seed)
         mcfg = model_config(prof, vocab, a.variant)
         model = GPT(mcfg)
-        src = pretrain_source(corpus, mcfg.block_size, True, a.seed, prof.get("data", {}).get("max_chars"))
+        src = pretrain_source(corpus, mcfg.block_size, True, a.seed, prof.data.max_chars)
         t0 = time.time()
         pre, _ = train_stage(model, src, stage_config(prof, "pretrain", n_docs, seed=a.seed), device, None, vocab,
                              f"pretrain {a.name}")

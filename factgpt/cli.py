@@ -239,7 +239,7 @@ def cmd_pretrain(args) -> int:
     torch_seed(cfg.seed)
     model = GPT(mcfg)
     src = pretrain_source(corpus, mcfg.block_size, not args.reference, cfg.seed,
-                          prof.get("data", {}).get("max_chars"))
+                          prof.data.max_chars)
     return _finish(*train_stage(model, src, cfg, device, args.writing_params_path, corpus.vocab, "pretrain",
                                 args.quiet, args.compile, args.resume, _minutes(args), args.save_every,
                                 {"corpus": str(corpus.path)}), args)

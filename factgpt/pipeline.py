@@ -6,14 +6,14 @@ command and the whole study do exactly the same thing.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields
-from importlib import resources
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .config import Profile, shipped_names
+from .config import load as load_config
 from .batches import BatchedCorruption, DatasetSource, TensorExamples
 from .checkpoint import load_model, save_model
 from .distributed import is_main
@@ -26,7 +26,6 @@ from .train import Trainer, TrainConfig, write_history
 from .vocab import Vocab
 from .wordkeys import WordKeys
 
-STAGES = ("pretrain", "finetune_pretrained", "finetune_scratch")
 
 
 @dataclass
@@ -53,63 +52,27 @@ def load_qa(path: str | Path, vocab: Vocab, need_answers: bool, block_size: int)
     return rows
 
 
-# ---- profiles -------------------------------------------------------------------
-def bundled_names(folder: str) -> list[str]:
-    """Names of the JSON files shipped in factgpt/configs/<folder>/ (profiles, recipes)."""
-    return sorted(p.name[:-5] for p in resources.files("factgpt").joinpath("configs", folder).iterdir()
-                  if p.name.endswith(".json"))
-
-
-def load_named_json(folder: str, kind: str, name_or_path: str, required: tuple[str, ...]) -> tuple[dict, str]:
-    """A shipped JSON file by name, or a user's JSON file by path; (settings with "name", where it came from).
-
-    Unknown names, invalid JSON and missing sections are refused with one line.
-    """
-    p = Path(name_or_path)
-    if p.suffix == ".json" and p.is_file():
-        text, where, name = read_text(p), str(p), p.stem
-    elif name_or_path in bundled_names(folder):
-        text = resources.files("factgpt").joinpath("configs", folder, f"{name_or_path}.json").read_text(encoding="utf-8")
-        where, name = f"factgpt/configs/{folder}/{name_or_path}.json", name_or_path
-    else:
-        raise InputError(f"--{kind}", f"unknown {kind} {name_or_path!r}; known: {', '.join(bundled_names(folder))}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(where, f"invalid JSON: {e.msg}", e.lineno) from None
-    if not isinstance(data, dict):
-        raise InputError(where, f"a {kind} is a JSON object")
-    for key in required:
-        if key not in data:
-            raise InputError(where, f"{kind} lacks the {key!r} section")
-    data.setdefault("name", name)
-    return data, where
-
-
+# ---- profiles ---------------------------------------------------------------------
 def profile_names() -> list[str]:
-    return bundled_names("profiles")
+    return shipped_names("profiles")
 
 
-def load_profile(name_or_path: str) -> dict[str, Any]:
-    return load_named_json("profiles", "profile", name_or_path, ("model", *STAGES))[0]
+def load_profile(name_or_path: str) -> Profile:
+    return load_config("profiles", name_or_path)
 
 
-def stage_config(profile: dict[str, Any], stage: str, n_pretrain_docs: int, **overrides: Any) -> TrainConfig:
+def stage_config(profile: Profile, stage: str, n_pretrain_docs: int, **overrides: Any) -> TrainConfig:
     """The TrainConfig of one stage: the profile's common settings, its stage settings, then overrides."""
-    merged = {**profile.get("common", {}), **profile[stage]}
+    merged = {**profile.common.given(), **profile.stage(stage).given()}
     per_example = merged.pop("final_tokens_per_pretrain_example", None)
     if per_example is not None and "final_tokens" not in merged:
         merged["final_tokens"] = per_example * n_pretrain_docs
     merged.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = set(merged) - known
-    if unknown:
-        raise InputError(f"profile {profile.get('name')}", f"unknown training settings {sorted(unknown)}")
     return TrainConfig(**merged)
 
 
-def model_config(profile: dict[str, Any], vocab: Vocab, variant: str, **overrides: Any) -> GPTConfig:
-    cfg = {**profile["model"], **{k: v for k, v in overrides.items() if v is not None}}
+def model_config(profile: Profile, vocab: Vocab, variant: str, **overrides: Any) -> GPTConfig:
+    cfg = {**asdict(profile.model), **{k: v for k, v in overrides.items() if v is not None}}
     if cfg.get("word_keys") and not cfg.get("letters"):
         cfg["letters"] = WordKeys.letters_of(vocab)
     return GPTConfig(vocab_size=len(vocab), variant=variant, **cfg)

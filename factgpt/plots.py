@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .config import Profile  # noqa: E402
 from .fileio import atomic_write  # noqa: E402
 from .results import REFERENCE, ROW_TITLES  # noqa: E402
 from .pipeline import stage_config  # noqa: E402
@@ -95,7 +96,7 @@ def study_plots(out: Path, results: dict) -> list[Path]:
     return made
 
 
-def schedule_plot(profile: dict, stage: str, n_docs: int, out_dir: Path) -> dict:
+def schedule_plot(profile: Profile, stage: str, n_docs: int, out_dir: Path) -> dict:
     """The learning rate a stage of a profile will use, step by step, with its landmarks.
 
     Computed from the trainer's own schedule function, so the plot is the
@@ -127,11 +128,11 @@ def schedule_plot(profile: dict, stage: str, n_docs: int, out_dir: Path) -> dict
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate")
     ax.set_ylim(0, cfg.learning_rate * 1.25)
-    ax.set_title(f"{profile['name']} profile, {stage}: {cfg.max_epochs} epochs × {per_epoch} steps; "
+    ax.set_title(f"{profile.name} profile, {stage}: {cfg.max_epochs} epochs × {per_epoch} steps; "
                  f"final_tokens reached at progress 1", fontsize=9)
-    path = out_dir / f"{profile['name']}_{stage}_lr.png"
+    path = out_dir / f"{profile.name}_{stage}_lr.png"
     save_png(fig, path)
-    return {"profile": profile["name"], "stage": stage, "steps": len(steps), "peak_lr": cfg.learning_rate,
+    return {"profile": profile.name, "stage": stage, "steps": len(steps), "peak_lr": cfg.learning_rate,
             "first_step_at_floor": floor, "step_reaching_final_tokens": at_final, "first_step_back_at_peak": back,
             "final_progress": (tokens - cfg.warmup_tokens) / (cfg.final_tokens - cfg.warmup_tokens),
             "figure": path.name}

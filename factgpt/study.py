@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .config import Profile
 from .errors import InputError
 from .evaluate import london, write_predictions
 from .fileio import bundled_path, write_text_atomic
@@ -32,12 +33,12 @@ from .runinfo import device_name, git_commit
 from .tables import write_study_outputs
 from .train import Trainer
 
-def estimate_pretrain_seconds(prof: dict, corpus, variant: str, device: torch.device, seed: int) -> float:
+def estimate_pretrain_seconds(prof: Profile, corpus, variant: str, device: torch.device, seed: int) -> float:
     """Time two optimizer steps of the profile's pretraining and extrapolate."""
     mcfg = model_config(prof, corpus.vocab, variant)
     n_docs = sum(1 for line in corpus.text.split("\n") if line)
     cfg = stage_config(prof, "pretrain", n_docs, seed=seed, max_epochs=1)
-    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.get("data", {}).get("max_chars")),
+    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.data.max_chars),
                  cfg, device)
     batches = tr.source.epoch(cfg.batch_size, tr.gen)
     tr.step(next(batches))  # warm-up
@@ -71,18 +72,18 @@ def reproduce(args) -> int:
     device = resolve_device(args.device)
     profile_name = args.profile or default_profile(device)
     prof = load_profile(profile_name)
-    name = prof["name"]
+    name = prof.name
     out = run_folder(args.out, name)
     out.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus(bundled_path("wiki.txt"))
     train_tsv = bundled_path("birth_places_train.tsv")
-    dev_rows = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof["model"]["block_size"])
-    test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof["model"]["block_size"])
+    dev_rows = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof.model.block_size)
+    test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof.model.block_size)
     n_docs = sum(1 for line in corpus.text.split("\n") if line)
     # --quiet hides the progress bars; these lines are the run's log.
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"profile {name}{'' if args.profile else ' (the default on this device; choose with --profile)'}: "
-        f"{prof.get('description', '')}")
+        f"{prof.description}")
     say(f"device {device_name(device)}; seeds {args.seeds}; variants {args.variants}; writing {out}")
 
     est = estimate_pretrain_seconds(prof, corpus, "vanilla", device, args.seeds[0])
@@ -127,8 +128,8 @@ def reproduce(args) -> int:
     def write_results(partial: bool) -> dict:
         results = {
             "profile": name,
-            "description": prof.get("description", ""),
-            "profile_settings": prof,
+            "description": prof.description,
+            "profile_settings": prof.to_dict(),
             "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
             "device": device_name(device),
             "precision": precision,
@@ -159,7 +160,7 @@ def reproduce(args) -> int:
         for variant in args.variants:
             torch.manual_seed(seed)
             model = GPT(model_config(prof, corpus.vocab, variant))
-            src = pretrain_source(corpus, model.config.block_size, True, seed, prof.get("data", {}).get("max_chars"))
+            src = pretrain_source(corpus, model.config.block_size, True, seed, prof.data.max_chars)
             pre, t_pre = train(model, src, "pretrain", seed,
                                out / f"seed{seed}" / f"{variant}.pretrain.safetensors", f"pretrain {variant}")
             torch.manual_seed(seed)

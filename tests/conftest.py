@@ -102,9 +102,9 @@ def check_corruption():
 
 # A study profile small enough for tests: 1 layer, 32-d, one epoch a stage.
 TINY_PROFILE = {
+    "base": "course",
     "description": "test profile: 1 layer, 32-d, one epoch a stage",
     "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 128},
-    "common": {"warmup_tokens": 10240, "final_tokens_per_pretrain_example": 25600},
     "pretrain": {"max_epochs": 1, "batch_size": 128, "learning_rate": 6e-3},
     "finetune_pretrained": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},
     "finetune_scratch": {"max_epochs": 1, "batch_size": 256, "learning_rate": 6e-4},

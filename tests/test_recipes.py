@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from collections import Counter
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import factgpt
 from factgpt.batches import BatchedCorruption, TensorExamples
 from factgpt.checkpoint import load_tensors
 from factgpt.cli import main
@@ -27,16 +29,21 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 @pytest.mark.parametrize("name", recipe_names())
 def test_every_recipe_loads_and_says_what_it_changes(name):
     r = load_recipe(name)
-    assert r["description"].strip()
-    if r["spec"].track == "A":
-        assert (r["model"]["n_layer"], r["model"]["n_head"], r["model"]["n_embd"], r["model"]["block_size"]) == (4, 8, 256, 128)
+    assert r.description.strip()
+    if r.spec.track == "A":
+        m = r.profile.model
+        assert (m.n_layer, m.n_head, m.n_embd, m.block_size) == (4, 8, 256, 128)
+    # a shipped recipe names its base and lists only what it changes
+    raw = json.loads((Path(factgpt.__file__).parent / "configs" / "recipes" / f"{name}.json").read_text())
+    assert raw.get("base") and set(raw) <= {"base", "description", "model", "data", "common", "pretrain",
+                                           "finetune_pretrained", "finetune_scratch", "recipe"}
 
 
 def test_bad_recipes_are_refused(tmp_path):
-    base = {"description": "x", "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 128},
-            "pretrain": {}, "finetune_pretrained": {}}
+    base = {"base": "course", "description": "x", "model": {"n_layer": 2, "n_head": 2, "n_embd": 32}}
     for bad, msg in (({"track": "A"}, "track A is the course model"), ({"mix_qa": 1.0}, "mix_qa"),
-                     ({"track": "B", "colour": 1}, "unknown recipe settings"),
+                     ({"track": "B", "colour": 1}, "r.json: recipe.colour: unknown setting"),
+                     ({"track": "B", "mix_qa": "half"}, "r.json: recipe.mix_qa: expected a number"),
                      ({"track": "B", "objective": "mlm"}, "objective"),
                      ({"track": "B", "objective": "multispan", "noise_density": 0.6}, "noise_density"),
                      ({"track": "B", "objective": "multispan", "mean_span": 0.5}, "mean_span"),
@@ -215,8 +222,16 @@ def test_pretraining_mixes_only_the_questions_it_is_given(vocab, wiki_text, trai
     assert seen == src.n_qa > 0
 
 
-@pytest.mark.parametrize("name", recipe_names())
-def test_a_tiny_version_of_every_recipe_runs(name):
+# One recipe per code path of the runner: span corruption mixed with questions, multi-span
+# corruption, views, name keys, word keys that questions only read, and recitation with drills
+# and span answers (on the course model, and on word keys with rotary positions).
+CODE_PATHS = ["mix50", "multispan_front56", "views4", "namekey", "keys_lm_mix50", "course_lm_recite_cf33_span",
+              "keys_lm_recite_cf60_rope_span"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CODE_PATHS)
+def test_a_tiny_version_of_a_recipe_of_each_code_path_runs(name):
     r = run_once(shrink(load_recipe(name)), seed=0, device=torch.device("cpu"), heldout_n=300)
     assert r["heldout"]["total"] == 300 and r["dev"]["total"] == 500
     assert 0 <= r["heldout"]["accuracy"] <= 100 and r["parameters"] > 0
@@ -224,7 +239,7 @@ def test_a_tiny_version_of_every_recipe_runs(name):
 
 
 def test_reproduce_recipe_writes_results_table_and_plot(tmp_path):
-    rec = {k: v for k, v in shrink(load_recipe("mix25")).items() if k not in ("spec", "name")}
+    rec = shrink(load_recipe("mix25")).to_dict(name=False)
     rec["recipe"] = {"track": "B", "mix_qa": 0.25}
     path = tmp_path / "tiny_mix.json"
     path.write_text(json.dumps(rec))
@@ -285,7 +300,7 @@ def test_recite_lines_end_with_the_answer_of_training_people_only(vocab, wiki_te
     rows = parse_tsv(train_tsv_text, "train", True)
     taught, held = rows[:100], rows[100:200]
     rec = shrink(load_recipe("keys_lm_recite"))
-    max_chars = rec["data"]["max_chars"]
+    max_chars = rec.profile.data.max_chars
     src = pretrain_source(rec, wiki_text, vocab, taught, 128)
     assert src.n_qa == 0
     texts = {}

@@ -62,9 +62,9 @@ from .augment import augment_text, birth_front, name_key, question_key, split_li
 from .diagnostics import RECITE_ERRORS, line_recall, recite_errors, training_lines
 from .runner import merge_recipe_results, run_once, run_recipe, write_recipe_predictions
 from .sources import Counterfactual, LineLM, MixedSource, MultiSpanCorruption, pretrain_source, recite_suffixes
-from .spec import COURSE_MODEL, RecipeSpec, load_recipe, recipe_names, shrink
+from .spec import Recipe, RecipeSpec, course_architecture, load_recipe, recipe_names, shrink
 
 __all__ = ["augment_text", "birth_front", "name_key", "question_key", "split_line", "RECITE_ERRORS", "line_recall",
            "recite_errors", "training_lines", "merge_recipe_results", "run_once", "run_recipe",
            "write_recipe_predictions", "Counterfactual", "LineLM", "MixedSource", "MultiSpanCorruption",
-           "pretrain_source", "recite_suffixes", "COURSE_MODEL", "RecipeSpec", "load_recipe", "recipe_names", "shrink"]
+           "pretrain_source", "recite_suffixes", "Recipe", "course_architecture", "RecipeSpec", "load_recipe", "recipe_names", "shrink"]

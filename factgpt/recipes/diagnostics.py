@@ -14,12 +14,13 @@ from ..model import GPT
 from ..people import line_name
 from ..vocab import Vocab
 from .augment import augment_text
+from .spec import Recipe
 
-def training_lines(recipe: dict, corpus_text: str) -> dict[str, str]:
+def training_lines(recipe: Recipe, corpus_text: str) -> dict[str, str]:
     """Each person's pretraining line as the recipe shows it (augmented, then cut), by name."""
-    max_chars = recipe.get("data", {}).get("max_chars")
+    max_chars = recipe.profile.data.max_chars
     out = {}
-    for before, after in zip(documents(corpus_text), documents(augment_text(corpus_text, recipe["spec"]))):
+    for before, after in zip(documents(corpus_text), documents(augment_text(corpus_text, recipe.spec))):
         out.setdefault(line_name(before), after[:max_chars] if max_chars else after)
     return out
 

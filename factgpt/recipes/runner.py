@@ -28,33 +28,34 @@ from ..runinfo import device_name, git_commit
 from ..study import run_folder
 from .diagnostics import line_recall, recite_errors, training_lines
 from .sources import pretrain_source
-from .spec import RecipeSpec, load_recipe
+from .spec import Recipe, RecipeSpec, load_recipe
 
-def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
+def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True,
              variant: str = "vanilla", heldout_n: int = 300) -> dict[str, Any]:
     """Pretrain and finetune one seed of a recipe; held-out and dev accuracy with the seconds of each stage."""
     corpus = load_corpus(bundled_path("wiki.txt"))
     vocab = corpus.vocab
-    block = recipe["model"]["block_size"]
+    block = recipe.profile.model.block_size
     rows = load_qa(bundled_path("birth_places_train.tsv"), vocab, True, block)
     dev = load_qa(bundled_path("birth_dev.tsv"), vocab, True, block)
     ft_rows, held = split_heldout(rows, corpus.text, n=heldout_n, exclude={r.question for r in dev})
     n_docs = len(documents(corpus.text))
     torch.manual_seed(seed)
-    model = GPT(model_config(recipe, vocab, variant))
+    model = GPT(model_config(recipe.profile, vocab, variant))
     seconds: dict[str, float] = {}
     t0 = time.time()
     src = pretrain_source(recipe, corpus.text, vocab, ft_rows, block)
-    cfg = stage_config(recipe, "pretrain", n_docs, seed=seed)
-    pre, _ = train_stage(model, src, cfg, device, None, vocab, f"pretrain {recipe['name']} seed {seed}", quiet)
+    cfg = stage_config(recipe.profile, "pretrain", n_docs, seed=seed)
+    pre, _ = train_stage(model, src, cfg, device, None, vocab, f"pretrain {recipe.name} seed {seed}", quiet)
     seconds["pretrain"] = time.time() - t0
     t0 = time.time()
     model, ft_loss = pre.model, None
-    if recipe["finetune_pretrained"]["max_epochs"] > 0:
+    ft_epochs = recipe.profile.finetune_pretrained.max_epochs
+    if ft_epochs is None or ft_epochs > 0:  # 0: mixed training has already taught the question format
         torch.manual_seed(seed)
         ft_src = TensorExamples(NameDataset(vocab, to_tsv(ft_rows), block))
-        ft, _ = train_stage(pre.model, ft_src, stage_config(recipe, "finetune_pretrained", n_docs, seed=seed),
-                            device, None, vocab, f"finetune {recipe['name']} seed {seed}", quiet)
+        ft, _ = train_stage(pre.model, ft_src, stage_config(recipe.profile, "finetune_pretrained", n_docs, seed=seed),
+                            device, None, vocab, f"finetune {recipe.name} seed {seed}", quiet)
         model, ft_loss = ft.model, ft.progress.history[-1]["loss"]
     seconds["finetune"] = time.time() - t0
     t0 = time.time()
@@ -63,9 +64,9 @@ def run_once(recipe: dict, seed: int, device: torch.device, quiet: bool = True,
     predictions: dict[str, list[tuple[str, str, str, str]]] = {}
     for name, part in (("heldout", held), ("dev", dev)):
         qs = [r.question for r in part]
-        spec = recipe["spec"]
+        spec = recipe.spec
         if spec.recite:
-            pairs = recite(model, vocab, qs, recipe.get("data", {}).get("max_chars") or block)
+            pairs = recite(model, vocab, qs, recipe.profile.data.max_chars or block)
             recs, free = [p.line.text for p in pairs], [p.answer.text for p in pairs]
             spans = span_answers(model, vocab, qs, recs, free)
             answers = spans if spec.span_answer else free
@@ -96,13 +97,13 @@ def write_recipe_predictions(folder: Path, predictions: dict[str, list[tuple[str
 
 
 def run_recipe(args) -> int:
-    """`factgpt reproduce --recipe NAME`: every seed, then results/recipes/NAME/results.json and the recipe table."""
+    """`factgpt reproduce --recipe NAME`: every seed into one run folder: results.json, predictions, models."""
     commit = git_commit()
     recipe = load_recipe(args.recipe)
     device = resolve_device(args.device)
-    folder = run_folder(args.out, f"recipe-{recipe['name']}")
+    folder = run_folder(args.out, f"recipe-{recipe.name}")
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
-    say(f"recipe {recipe['name']} (track {recipe['spec'].track}): {recipe['description']}")
+    say(f"recipe {recipe.name} (track {recipe.spec.track}): {recipe.description}")
     runs: list[dict[str, Any]] = []
     for seed in args.seeds:
         r = run_once(recipe, seed, device, quiet=args.quiet)
@@ -110,13 +111,13 @@ def run_recipe(args) -> int:
         # The trained model, with what it needs to answer (cut, spec) and which
         # questions it never trained on (the held-out slice chooses thresholds).
         save_model(folder / f"seed{seed}" / "model.safetensors", r.pop("_model"), load_corpus(bundled_path("wiki.txt")).vocab,
-                   {"recipe": recipe["name"], "seed": seed, "max_chars": recipe.get("data", {}).get("max_chars"),
-                    "spec": recipe["spec"].__dict__, "heldout_questions": r.pop("_heldout"), "commit": commit})
+                   {"recipe": recipe.name, "seed": seed, "max_chars": recipe.profile.data.max_chars,
+                    "spec": recipe.spec.__dict__, "heldout_questions": r.pop("_heldout"), "commit": commit})
         runs.append(r)
         say(f"[seed {seed}] held-out {r['heldout']['accuracy']:.1f}%, dev {r['dev']['accuracy']:.1f}% "
             f"({r['seconds']['total'] / 60:.1f} min)")
-        settings = {k: v for k, v in recipe.items() if k != "spec"} | {"recipe": recipe["spec"].__dict__}
-        results = {"recipe": recipe["name"], "track": recipe["spec"].track, "description": recipe["description"],
+        settings = recipe.to_dict()
+        results = {"recipe": recipe.name, "track": recipe.spec.track, "description": recipe.description,
                    "settings": settings, "seeds": [x["seed"] for x in runs], "runs": runs,
                    "heldout": mean_std([x["heldout"]["accuracy"] for x in runs]),
                    "dev": mean_std([x["dev"]["accuracy"] for x in runs]),

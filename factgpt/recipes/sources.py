@@ -15,7 +15,7 @@ from ..heldout import name_of, to_tsv
 from ..people import line_name
 from ..vocab import MASK, Vocab
 from .augment import augment_text
-from .spec import RecipeSpec
+from .spec import Recipe, RecipeSpec
 
 class LineLM:
     """Each (cut) line as one example: every character predicts the next; no corruption."""
@@ -160,10 +160,10 @@ class MixedSource:
             yield Batch(x, torch.cat(ys), len(chunk), read_only=ro)
 
 
-def pretrain_source(recipe: dict, corpus_text: str, vocab: Vocab, qa_rows: list[QA], block_size: int) -> MixedSource:
-    spec: RecipeSpec = recipe["spec"]
+def pretrain_source(recipe: Recipe, corpus_text: str, vocab: Vocab, qa_rows: list[QA], block_size: int) -> MixedSource:
+    spec: RecipeSpec = recipe.spec
     text = augment_text(corpus_text, spec)
-    max_chars = recipe.get("data", {}).get("max_chars")
+    max_chars = recipe.profile.data.max_chars
     if spec.recite:
         lm = LineLM(text, vocab, block_size, max_chars, recite_suffixes(corpus_text, qa_rows),
                     read_only_after_mask=spec.qa_reads_only)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from ..config import Profile, check_setting, shipped_names
+from ..config import load as load_config
 from ..errors import InputError
-from ..pipeline import bundled_names, load_named_json
 
-COURSE_MODEL = {"n_layer": 4, "n_head": 8, "n_embd": 256, "block_size": 128}
+# What track A keeps of the course's model (configs/profiles/course.json).
+ARCHITECTURE = ("n_layer", "n_head", "n_embd", "block_size")
 
 
 @dataclass
@@ -52,33 +53,59 @@ class RecipeSpec:
 
 # ---- loading ------------------------------------------------------------------------
 def recipe_names() -> list[str]:
-    return bundled_names("recipes")
+    return shipped_names("recipes")
 
 
-def load_recipe(name_or_path: str) -> dict[str, Any]:
-    rec, where = load_named_json("recipes", "recipe", name_or_path,
-                                 ("description", "model", "pretrain", "finetune_pretrained"))
-    spec_keys = {f.name for f in fields(RecipeSpec)}
-    unknown = set(rec.get("recipe", {})) - spec_keys
-    if unknown:
-        raise InputError(where, f"unknown recipe settings {sorted(unknown)}; known: {sorted(spec_keys)}")
-    spec = RecipeSpec(**rec.get("recipe", {}))
-    if spec.track == "A" and ({k: rec["model"].get(k) for k in COURSE_MODEL} != COURSE_MODEL
-                              or rec["model"].get("word_keys")):
-        raise InputError(where, f"track A is the course model {COURSE_MODEL}; use track B for another model")
-    if spec.qa_reads_only and not rec["model"].get("word_keys"):
+@dataclass(frozen=True)
+class Recipe:
+    """A resolved recipe file: its profile (every section but `recipe`) and its RecipeSpec."""
+
+    profile: Profile
+    spec: RecipeSpec
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def description(self) -> str:
+        return self.profile.description
+
+    def to_dict(self, name: bool = True) -> dict[str, Any]:
+        """What a run records (name=False: a file that loads back to this recipe)."""
+        return self.profile.to_dict(name) | {"recipe": asdict(self.spec)}
+
+
+def course_architecture() -> dict[str, int]:
+    model = load_config("profiles", "course").model
+    return {k: getattr(model, k) for k in ARCHITECTURE}
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    profile = load_config("recipes", name_or_path)
+    where = profile.where
+    given = profile.recipe or {}
+    try:
+        spec = RecipeSpec(**{k: check_setting(where, "recipe", RecipeSpec, k, v) for k, v in given.items()})
+    except InputError as e:
+        if e.where == where:
+            raise
+        raise InputError(where, f"{e.where}: {e.message}") from None  # name the file, then the setting
+    course = course_architecture()
+    if spec.track == "A" and ({k: getattr(profile.model, k) for k in ARCHITECTURE} != course or profile.model.word_keys):
+        raise InputError(where, f"track A is the course model {course}; use track B for another model")
+    if spec.qa_reads_only and not profile.model.word_keys:
         raise InputError(where, "recipe.qa_reads_only needs a model with word_keys")
-    rec["spec"] = spec
-    return rec
+    return Recipe(profile, spec)
 
 
-def shrink(recipe: dict) -> dict:
+def shrink(recipe: Recipe) -> Recipe:
     """A tiny version of a recipe (1 layer, 32-d, one epoch a stage) for checking that it runs."""
-    small = json.loads(json.dumps({k: v for k, v in recipe.items() if k != "spec"}))
-    small["model"].update(n_layer=1, n_head=2, n_embd=32)
-    if small["model"].get("word_keys"):
-        small["model"]["word_keys"] = 256
-    small["pretrain"]["max_epochs"] = 1
-    small["finetune_pretrained"]["max_epochs"] = min(1, small["finetune_pretrained"]["max_epochs"])
-    small["spec"] = RecipeSpec(**{**recipe["spec"].__dict__, "track": "B"})
-    return small
+    p = recipe.profile
+    model: dict[str, Any] = {"n_layer": 1, "n_head": 2, "n_embd": 32}
+    if p.model.word_keys:
+        model["word_keys"] = 256
+    ft = p.finetune_pretrained.max_epochs
+    small = p.with_settings(model=model, pretrain={"max_epochs": 1},
+                            finetune_pretrained={"max_epochs": min(1, 10 if ft is None else ft)})
+    return Recipe(small, replace(recipe.spec, track="B"))

@@ -1,0 +1,80 @@
+"""Profiles and recipes: resolved through their base, every setting typed, bad files refused in one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from factgpt.cli import main
+from factgpt.config import load, shipped_names
+from factgpt.errors import InputError
+
+
+def write(tmp_path, name, data):
+    p = tmp_path / f"{name}.json"
+    p.write_text(json.dumps(data))
+    return p
+
+
+def test_the_course_numbers_stand_once_and_every_other_file_leads_to_them():
+    course = load("profiles", "course")
+    assert (course.model.n_layer, course.model.n_head, course.model.n_embd, course.model.block_size) == (4, 8, 256, 128)
+    assert course.pretrain.max_epochs == 650 and course.pretrain.learning_rate == 6e-3
+    for kind in ("profiles", "recipes"):
+        for name in shipped_names(kind):
+            p = load(kind, name)
+            if name != "course":
+                assert p.model.n_embd > 0 and p.pretrain.max_epochs  # resolved from the chain
+
+
+def test_a_file_changes_its_base_setting_by_setting(tmp_path):
+    base = write(tmp_path, "mine", {"base": "laptop", "description": "d", "pretrain": {"max_epochs": 3}})
+    child = write(tmp_path, "child", {"base": "mine.json", "data": {"max_chars": 64}})
+    laptop = load("profiles", "laptop")
+    p = load("profiles", str(child))
+    assert p.name == "child" and p.description == "d"
+    assert p.pretrain.max_epochs == 3 and p.pretrain.batch_size == laptop.pretrain.batch_size
+    assert p.data.max_chars == 64 and p.model == laptop.model and p.common == laptop.common
+    assert load("profiles", str(base)).data.max_chars == laptop.data.max_chars
+
+
+@pytest.mark.parametrize("data, why", [
+    ({"base": "course", "pretrain": {"batch_sise": 32}}, "bad.json: pretrain.batch_sise: unknown setting"),
+    ({"base": "course", "pretrain": {"batch_size": "32"}}, 'bad.json: pretrain.batch_size: expected an integer, got "32"'),
+    ({"base": "course", "pretrain": {"batch_size": 3.5}}, "bad.json: pretrain.batch_size: expected an integer"),
+    ({"base": "course", "common": {"shuffle": 1}}, "bad.json: common.shuffle: expected true or false, got 1"),
+    ({"base": "course", "model": {"embd_pdrop": True}}, "bad.json: model.embd_pdrop: expected a number, got true"),
+    ({"base": "course", "pretrain": {"betas": [0.9]}}, "bad.json: pretrain.betas: expected a list of 2 numbers"),
+    ({"base": "course", "colour": {}}, "bad.json: unknown section 'colour'"),
+    ({"base": "course", "pretrain": 3}, "bad.json: pretrain: expected an object of settings"),
+    ({"base": "no_such_base"}, "unknown profile 'no_such_base'"),
+    ({"base": 7}, "bad.json: base: expected the name or path"),
+    ({"model": {"n_layer": 1}}, "bad.json: model.n_head: missing"),
+])
+def test_a_bad_file_is_refused_naming_the_file_and_the_setting(tmp_path, data, why):
+    p = write(tmp_path, "bad", data)
+    with pytest.raises(InputError) as e:
+        load("profiles", str(p))
+    assert why in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_chain_of_bases_that_comes_back_is_refused(tmp_path):
+    write(tmp_path, "a", {"base": "b.json"})
+    write(tmp_path, "b", {"base": "a.json"})
+    with pytest.raises(InputError, match="comes back to itself"):
+        load("profiles", str(tmp_path / "a.json"))
+
+
+def test_the_command_line_reports_a_bad_profile_in_one_line(tmp_path, capsys):
+    p = write(tmp_path, "bad", {"base": "smoke", "pretrain": {"max_epochs": "many"}})
+    assert main(["reproduce", "--profile", str(p), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.json: pretrain.max_epochs: expected an integer" in err
+
+
+def test_settings_changed_in_code_are_checked_like_a_file():
+    p = load("profiles", "smoke")
+    assert p.with_settings(pretrain={"max_epochs": 1}).pretrain.max_epochs == 1
+    with pytest.raises(InputError, match="pretrain.max_epoch: unknown setting"):
+        p.with_settings(pretrain={"max_epoch": 1})
