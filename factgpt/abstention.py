@@ -143,7 +143,9 @@ def _answers(model, vocab, questions: list[str], max_chars: int, label: str) -> 
     return out
 
 
-def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[str] = ()) -> dict[str, Any]:
+def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[str] = (),
+            label: str | None = None) -> dict[str, Any]:
+    """Choose the rule on the held-out slice and made-up names, then report it on dev and fresh names."""
     corpus = load_corpus(bundled_path("wiki.txt"))
     model, meta = load_model(model_path, vocab=corpus.vocab)
     if not meta.get("spec", {}).get("recite"):
@@ -171,7 +173,7 @@ def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[st
     out.mkdir(parents=True, exist_ok=True)
     png = plot_risk_coverage(out / "risk_coverage.png", curve, rule, at_dev, meta.get("recipe", model_path.name))
     result = {
-        "model": str(model_path), "recipe": meta.get("recipe"), "seed": meta.get("seed"),
+        "model": label or str(model_path), "recipe": meta.get("recipe"), "seed": meta.get("seed"),
         "rule": asdict(rule), "bounds": {"refuse_made_up": REFUSE_MADE_UP, "max_wrong": MAX_WRONG},
         "selection": {"real": "held-out slice of the training pairs", "n_real": len(held),
                       "made_up": f"recombined training names, seed {SELECT_SEED}", "n_made_up": len(select_fake),

@@ -475,7 +475,8 @@ def cmd_convert(args) -> int:
 def cmd_abstention(args) -> int:
     from .abstention import measure, summary
 
-    result = measure(Path(_model_path(args.reading_params_path)), Path(args.out), args.made_up, args.argv)
+    label = args.reading_params_path or f"{DEFAULT_MODEL} (shipped)"
+    result = measure(Path(_model_path(args.reading_params_path)), Path(args.out), args.made_up, args.argv, label)
     print(summary(result))
     print(f"wrote {Path(args.out) / 'abstention.json'} and {Path(args.out) / 'risk_coverage.png'}", file=sys.stderr)
     return 0

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,18 +31,23 @@ def max_diff(a: Path, b: Path) -> float:
 def test_sigkill_then_resume_is_bit_exact(tmp_path: Path):
     args = ["pretrain", *TINY, "--max_epochs", "4"]
     factgpt(*args, "--writing_params_path", "full.params", cwd=tmp_path)
-    # The interrupted run saves its state every 3 steps; kill it hard mid-run.
-    proc = subprocess.Popen([sys.executable, "-m", "factgpt", *args, "--writing_params_path", "part.params",
-                             "--save_every", "3"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "part.params.state"
-    deadline = time.time() + 300
-    while not state.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert proc.poll() is None, "the run ended before it could be killed; make it longer"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (tmp_path / "part.params").exists()
+    # The interrupted run saves its state every 3 steps and is killed hard (SIGKILL, by
+    # itself: no timing race) right after the step that follows its second save.
+    killer = ("import os, signal, sys\n"
+              "import factgpt.train as t\n"
+              "step = t.Trainer.step\n"
+              "def step_then_die(self, batch):\n"
+              "    loss = step(self, batch)\n"
+              "    if self.progress.step == 7:\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    return loss\n"
+              "t.Trainer.step = step_then_die\n"
+              "from factgpt.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", killer, *args, "--writing_params_path", "part.params",
+                           "--save_every", "3", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (tmp_path / "part.params.state").exists() and not (tmp_path / "part.params").exists()
     factgpt(*args, "--writing_params_path", "part.params", "--resume", cwd=tmp_path)
     assert max_diff(tmp_path / "full.params", tmp_path / "part.params") == 0.0
 
@@ -77,8 +81,9 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path, command: str):
     if command == "finetune":
         args += ["--batch_size", "128"]
     factgpt(*args, "--writing_params_path", "one.params", cwd=tmp_path)
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                          "--master_port", str(29500 + os.getpid() % 1000), "-m", "factgpt", *args,
+    # --standalone: the rendezvous takes a port the OS says is free
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "factgpt", *args,
                           "--writing_params_path", "ddp.params"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr

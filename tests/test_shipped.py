@@ -1,7 +1,10 @@
-"""The model shipped inside the package is the laptop study's seed-0 vanilla model, and behaves like it.
+"""The models shipped inside the package behave like the runs they come from.
 
-Evaluating the dev set with it must give exactly the seed-0 predictions and
-accuracy that `factgpt reproduce` committed under results/laptop/.
+"recite" (the default) is seed 0 of the course-architecture recipe
+course_lm_recite_cf33_span, trained without the held-out slice; "laptop" is
+the laptop study's seed-0 vanilla model. Evaluating dev with either must give
+exactly the predictions its run committed, and the recite model's abstention
+rule must refuse a made-up name and answer a person it has a line for.
 """
 
 from __future__ import annotations
@@ -13,41 +16,77 @@ import pytest
 
 from factgpt.checkpoint import load_tensors
 from factgpt.cli import main
-from factgpt.fileio import shipped_model
+from factgpt.datasets import parse_tsv
+from factgpt.fileio import bundled_path, read_text, shipped_model
+from factgpt.heldout import split_heldout
 
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "laptop"
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "results" / "recipes" / "course_lm_recite_cf33_span"
+LAPTOP = ROOT / "results" / "laptop"
 
 
 @pytest.fixture(scope="module")
-def shipped() -> Path:
-    p = shipped_model()
-    assert p is not None, "the package ships no model (factgpt/weights/vanilla.finetune.safetensors)"
+def recite_model() -> Path:
+    p = shipped_model("recite")
+    assert p is not None, "the package ships no recite model (factgpt/weights/recite.safetensors)"
     return p
 
 
-def test_shipped_model_is_small_and_described(shipped):
-    assert shipped.stat().st_size <= 16 * 2**20
-    tensors, meta = load_tensors(shipped)
-    assert meta["variant"] == "vanilla"
-    assert meta["config"]["n_layer"] == 4 and meta["config"]["n_embd"] == 256 and meta["config"]["n_head"] == 8
-    assert all(t.dtype.is_floating_point for t in tensors.values())
-    results = json.loads((RESULTS / "results.json").read_text(encoding="utf-8"))
+def test_the_recite_model_is_small_described_and_never_saw_the_held_out_questions(recite_model):
+    assert recite_model.stat().st_size <= 16 * 2**20
+    tensors, meta = load_tensors(recite_model)
+    cfg = meta["config"]
+    assert (cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["block_size"]) == (4, 8, 256, 128)  # track A
+    results = json.loads((RECIPE / "results.json").read_text(encoding="utf-8"))
     origin = meta["shipped_from"]
-    assert (origin["profile"], origin["seed"], origin["row"]) == ("laptop", 0, "vanilla_pretrain")
-    assert origin["commit"] == results["commit"]
+    assert (origin["recipe"], origin["seed"]) == ("course_lm_recite_cf33_span", 0)
+    assert origin["commit"] == results["commit"] and meta["spec"]["recite"] and meta["max_chars"] == 80
+    rows = parse_tsv(read_text(bundled_path("birth_places_train.tsv")), "train", True)
+    dev = parse_tsv(read_text(bundled_path("birth_dev.tsv")), "dev", True)
+    _, held = split_heldout(rows, read_text(bundled_path("wiki.txt")), exclude={r.question for r in dev})
+    assert meta["heldout_questions"] == [r.question for r in held]
+    rule = meta["abstention"]
+    abst = json.loads((ROOT / "results" / "abstention" / "abstention.json").read_text(encoding="utf-8"))
+    assert (rule["score"], rule["threshold"]) == (abst["rule"]["score"], abst["rule"]["threshold"])
 
 
-def test_shipped_model_reproduces_the_committed_seed0_dev_accuracy(shipped, tmp_path, capsys):
-    results = json.loads((RESULTS / "results.json").read_text(encoding="utf-8"))
-    seed0 = next(r for r in results["rows"]["vanilla_pretrain"]["runs"] if r["seed"] == 0)
+@pytest.mark.slow
+def test_evaluate_with_the_recite_model_reproduces_the_committed_dev_predictions(recite_model, tmp_path, capsys):
     out = tmp_path / "dev.predictions"
     assert main(["evaluate", "vanilla", "--outputs_path", str(out)]) == 0
-    committed = (RESULTS / "seed0" / "vanilla_pretrain.dev.predictions").read_text(encoding="utf-8")
+    committed = (RECIPE / "seed0" / "dev.predictions.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    assert out.read_text(encoding="utf-8").splitlines() == [line.split("\t")[2] for line in committed]
+    seed0 = next(r for r in json.loads((RECIPE / "results.json").read_text(encoding="utf-8"))["runs"] if r["seed"] == 0)
+    assert f"Correct: {seed0['dev']['correct']} out of 500:" in capsys.readouterr().out
+
+
+def test_the_recite_model_refuses_a_made_up_name_and_answers_a_training_person(recite_model, capsys):
+    assert main(["ask", "Where was Zorblax Quimby born?", "--json"]) == 0
+    made_up = json.loads(capsys.readouterr().out)
+    assert made_up["answer"] is None and made_up["recited_line"] is not None
+    assert main(["ask", "Where was Khatchig Mouradian born?", "--json"]) == 0  # the first training person
+    known = json.loads(capsys.readouterr().out)
+    assert known["answer"] == "Lebanon" and "Khatchig Mouradian" in known["question"]
+    assert known["confidence"] > made_up["confidence"]
+    assert main(["ask", "Where was Khatchig Mouradian born?"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Lebanon\t(confidence ") and "recited: " in text
+
+
+@pytest.mark.slow
+def test_the_laptop_model_is_still_shipped_by_name_and_reproduces_its_study(tmp_path, capsys):
+    p = shipped_model("laptop")
+    assert p is not None and p.stat().st_size <= 16 * 2**20
+    _, meta = load_tensors(p)
+    results = json.loads((LAPTOP / "results.json").read_text(encoding="utf-8"))
+    assert (meta["shipped_from"]["profile"], meta["shipped_from"]["seed"]) == ("laptop", 0)
+    assert meta["shipped_from"]["commit"] == results["commit"]
+    seed0 = next(r for r in results["rows"]["vanilla_pretrain"]["runs"] if r["seed"] == 0)
+    out = tmp_path / "dev.predictions"
+    assert main(["evaluate", "vanilla", "--reading_params_path", "laptop", "--outputs_path", str(out)]) == 0
+    committed = (LAPTOP / "seed0" / "vanilla_pretrain.dev.predictions").read_text(encoding="utf-8")
     assert out.read_text(encoding="utf-8") == committed
     assert f"Correct: {seed0['correct']} out of {seed0['total']}:" in capsys.readouterr().out
-
-
-def test_ask_uses_the_shipped_model(shipped, capsys):
-    assert main(["ask", "Where was Ralf Wadephul born?"]) == 0
+    assert main(["ask", "Where was Ralf Wadephul born?", "--reading_params_path", "laptop"]) == 0
     answer, info = capsys.readouterr().out.rstrip("\n").split("\t")
-    assert answer and "probability" in info
+    assert answer and info.startswith("(probability ")
