@@ -25,6 +25,7 @@ import platform
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -34,13 +35,13 @@ from .datasets import CharCorruptionDataset, NameDataset, parse_tsv
 from .evaluate import predict, predict_plain
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, GPTConfig
+from .pipeline import load_profile, stage_config
 from .precision import matmul_precision, resolve, resolve_device
 from .checkpoint import load_model
 from .runinfo import device_name, git_commit
 from .train import Trainer, TrainConfig
 from .vocab import Vocab
 
-COURSE_PRETRAIN_EPOCHS, COURSE_FINETUNE_EPOCHS = 650, 10
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
@@ -109,11 +110,14 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
     n_docs = sum(1 for line in text.split("\n") if line)
-    steps_per_epoch = math.ceil(n_docs / 128)
-    course_pre_steps = COURSE_PRETRAIN_EPOCHS * steps_per_epoch
+    # The course's settings (configs/profiles/course.json), timed for a few steps and extrapolated.
+    course = load_profile("course")
+    block = course.model.block_size
+    course_pre = stage_config(course, "pretrain", n_docs, seed=seed)
+    course_ft = stage_config(course, "finetune_pretrained", n_docs, seed=seed)
+    course_pre_steps = course_pre.max_epochs * math.ceil(n_docs / course_pre.batch_size)
     ft_ds = NameDataset(vocab, read_text(bundled_path("birth_places_train.tsv")))
-    course_ft_steps = COURSE_FINETUNE_EPOCHS * math.ceil(len(ft_ds) / 256)
-    common = dict(warmup_tokens=10240, final_tokens=200 * n_docs * 128, seed=seed)
+    course_ft_steps = course_ft.max_epochs * math.ceil(len(ft_ds) / course_ft.batch_size)
     paths = {
         "reference": dict(pack=False, reference_kernels=True, precision="fp32"),
         "fast": dict(pack=None, reference_kernels=False, precision=precision),
@@ -134,10 +138,10 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         say(f"[{name}] pretraining steps of the course model ({steps} timed)")
         torch.manual_seed(seed)
         model = GPT(GPTConfig(len(vocab), **(model_overrides or {})))
-        src = (DatasetSource(CharCorruptionDataset(text, 128, vocab, seed=seed)) if name == "reference"
-               else BatchedCorruption(text, vocab, 128))
+        src = (DatasetSource(CharCorruptionDataset(text, block, vocab, seed=seed)) if name == "reference"
+               else BatchedCorruption(text, vocab, block))
         fast_compile = compile and name == "fast"
-        pre = time_training(model, src, TrainConfig(batch_size=128, learning_rate=6e-3, **common, **opts),
+        pre = time_training(model, src, replace(course_pre, **opts),
                             device, steps, warmup=5 if fast_compile else 2, compile=fast_compile)
         fpt = flops_per_token(model, pre["mean_example_len"] / 2 + 1)
         pre["flops_per_real_token"] = fpt
@@ -148,8 +152,8 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         say(f"[{name}] finetuning steps ({finetune_steps} timed)")
         torch.manual_seed(seed)
         fsrc = DatasetSource(ft_ds) if name == "reference" else TensorExamples(ft_ds)
-        ft = time_training(GPT(GPTConfig(len(vocab), **(model_overrides or {}))), fsrc, TrainConfig(batch_size=256, learning_rate=6e-4,
-                                                                         **common, **opts), device, finetune_steps,
+        ft = time_training(GPT(GPTConfig(len(vocab), **(model_overrides or {}))), fsrc, replace(course_ft, **opts),
+                           device, finetune_steps,
                            warmup=5 if fast_compile else 2, compile=fast_compile)
         ft["course_finetune_s"] = ft["ms_per_step"] / 1000 * course_ft_steps
         ft["course_finetune_label"] = (f"extrapolated from {finetune_steps} steps to {course_ft_steps}"
