@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from factgpt.datasets import documents
 from factgpt.batches import BatchedCorruption, TensorExamples
 from factgpt.datasets import NameDataset, parse_tsv
 from factgpt.evaluate import accuracy, predict
@@ -57,7 +58,7 @@ def main() -> None:
     dev = {r.question for r in parse_tsv(read_text(bundled_path("birth_dev.tsv")), "dev", True)}
     ft_rows, held = split_heldout(rows, text, exclude=dev)  # dev only keeps the slice apart, never scores
     ft_src = TensorExamples(NameDataset(vocab, to_tsv(ft_rows)))
-    n_docs = sum(1 for line in text.split("\n") if line)
+    n_docs = len(documents(text))
     src = BatchedCorruption(text, vocab, 128, max_chars=a.max_chars)
     total_tokens = a.epochs * n_docs * 127
     cfg = TrainConfig(max_epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate,

@@ -64,7 +64,7 @@ def main() -> None:
     rows = parse_tsv(read_text(bundled_path("birth_places_train.tsv")), "train", True)
     dev = {r.question for r in parse_tsv(read_text(bundled_path("birth_dev.tsv")), "dev", True)}
     ft_rows, held = split_heldout(rows, corpus.text, exclude=dev)
-    n_docs = sum(1 for line in corpus.text.split("\n") if line)
+    n_docs = corpus.n_docs
     device = torch.device("cpu")
     record = {"name": a.name, "profile": prof.to_dict(), "variant": a.variant, "seed": a.seed,
               "command": "python " + " ".join(sys.argv), "device": device_name(device), "torch": torch.__version__,

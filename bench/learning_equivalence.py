@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from factgpt.datasets import documents
 from factgpt.batches import BatchedCorruption, DatasetSource, TensorExamples
 from factgpt.datasets import CharCorruptionDataset, NameDataset, parse_tsv
 from factgpt.evaluate import accuracy, predict
@@ -37,7 +38,7 @@ PATHS = {"reference": dict(pack=False, reference_kernels=True, precision="fp32")
 def run(path: str, seed: int, epochs: int, ft_epochs: int) -> dict:
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
-    n_docs = sum(1 for line in text.split("\n") if line)
+    n_docs = len(documents(text))
     common = dict(warmup_tokens=10240, final_tokens=200 * n_docs * 128, seed=seed, **PATHS[path])
     torch.manual_seed(seed)
     model = GPT(GPTConfig(len(vocab), **SIZE))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from factgpt.datasets import documents
 from factgpt.batches import BatchedCorruption
 from factgpt.benchmark import device_slug
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
@@ -36,7 +37,7 @@ from factgpt.vocab import Vocab
 def run(precision: str, seed: int, steps: int, every: int, device: torch.device) -> dict:
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
-    n_docs = sum(1 for line in text.split("\n") if line)
+    n_docs = len(documents(text))
     torch.manual_seed(seed)
     model = GPT(GPTConfig(len(vocab)))
     cfg = TrainConfig(max_epochs=10**6, batch_size=128, learning_rate=6e-3, warmup_tokens=10240,

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from factgpt.datasets import documents
 from factgpt.batches import BatchedCorruption
 from factgpt.benchmark import device_slug, sync
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
@@ -44,7 +45,7 @@ def main() -> None:
     device = resolve_device(a.device)
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
-    n_docs = sum(1 for line in text.split("\n") if line)
+    n_docs = len(documents(text))
     torch.manual_seed(0)
     cfg = TrainConfig(max_epochs=10**6, batch_size=128, learning_rate=6e-3, warmup_tokens=10240,
                       final_tokens=200 * n_docs * 128, precision=a.precision)

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from .batches import BatchedCorruption, DatasetSource, TensorExamples
-from .datasets import CharCorruptionDataset, NameDataset, parse_tsv
+from .datasets import CharCorruptionDataset, NameDataset, documents, parse_tsv
 from .evaluate import predict, predict_plain
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, GPTConfig
@@ -109,7 +109,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     device = resolve_device(device_arg)
     text = read_text(bundled_path("wiki.txt"))
     vocab = Vocab.from_corpus(text)
-    n_docs = sum(1 for line in text.split("\n") if line)
+    n_docs = len(documents(text))
     # The course's settings (configs/profiles/course.json), timed for a few steps and extrapolated.
     course = load_profile("course")
     block = course.model.block_size

@@ -223,60 +223,45 @@ def _size(args) -> dict:
 
 
 def cmd_pretrain(args) -> int:
-    from .pipeline import load_profile, model_config, pretrain_source, stage_config, train_stage
-    from .model import GPT
-    from .precision import resolve_device
-
     from .distributed import setup
+    from .pipeline import load_profile, pretrain_stage
+    from .precision import resolve_device
 
     check_writable(args.writing_params_path)
     device = setup(resolve_device(args.device))
     corpus = _corpus(args)
-    prof = load_profile(args.profile)
-    mcfg = model_config(prof, corpus.vocab, args.variant, **_size(args))
-    n_docs = sum(1 for line in corpus.text.split("\n") if line)
-    cfg = stage_config(prof, "pretrain", n_docs, **_train_overrides(args))
-    torch_seed(cfg.seed)
-    model = GPT(mcfg)
-    src = pretrain_source(corpus, mcfg.block_size, not args.reference, cfg.seed,
-                          prof.data.max_chars)
-    return _finish(*train_stage(model, src, cfg, device, args.writing_params_path, corpus.vocab, "pretrain",
-                                args.quiet, args.compile, args.resume, _minutes(args), args.save_every,
-                                {"corpus": str(corpus.path)}), args)
+    return _finish(*pretrain_stage(load_profile(args.profile), corpus, args.variant, device, args.writing_params_path,
+                                   "pretrain", fast=not args.reference, quiet=args.quiet,
+                                   train_overrides=_train_overrides(args), model_overrides=_size(args),
+                                   **_long_run(args), extra_meta={"corpus": str(corpus.path)}), args)
 
 
 def cmd_finetune(args) -> int:
-    from .pipeline import (finetune_source, load_for, load_profile, model_config, stage_config, train_stage)
-    from .model import GPT
-    from .precision import resolve_device
-
     from .distributed import setup
+    from .pipeline import finetune_stage, load_for, load_profile
+    from .precision import resolve_device
 
     check_writable(args.writing_params_path)
     device = setup(resolve_device(args.device))
     corpus = _corpus(args)
     tsv = args.finetune_corpus_path or bundled_path("birth_places_train.tsv")
-    prof = load_profile(args.profile)
-    n_docs = sum(1 for line in corpus.text.split("\n") if line)
+    model = None
     if args.reading_params_path:
         if any(v is not None for k, v in _size(args).items() if k in ("n_layer", "n_head", "n_embd")):
             raise InputError("--n_layer/--n_head/--n_embd", "the model size comes from --reading_params_path")
         model, _ = load_for(args.reading_params_path, corpus, args.variant, device)
         if args.dropout is not None:
             model.set_dropout(args.dropout)
-        stage = "finetune_pretrained"
-    else:
-        model = None
-        stage = "finetune_scratch"
-    cfg = stage_config(prof, stage, n_docs, **_train_overrides(args))
-    torch_seed(cfg.seed)
-    if model is None:
-        model = GPT(model_config(prof, corpus.vocab, args.variant, **_size(args)))
-    src = finetune_source(corpus, tsv, model.config.block_size, not args.reference)
-    return _finish(*train_stage(model, src, cfg, device, args.writing_params_path, corpus.vocab, stage,
-                                args.quiet, args.compile, args.resume, _minutes(args), args.save_every,
-                                {"corpus": str(corpus.path), "finetune_corpus": str(tsv),
-                                 "pretrained": args.reading_params_path}), args)
+    stage = "finetune_pretrained" if model is not None else "finetune_scratch"
+    return _finish(*finetune_stage(load_profile(args.profile), corpus, tsv, args.variant, device,
+                                   args.writing_params_path, stage, model=model, fast=not args.reference,
+                                   quiet=args.quiet, train_overrides=_train_overrides(args), model_overrides=_size(args),
+                                   **_long_run(args), extra_meta={"corpus": str(corpus.path), "finetune_corpus": str(tsv),
+                                                                  "pretrained": args.reading_params_path}), args)
+
+
+def _long_run(args) -> dict:
+    return {"compile": args.compile, "resume": args.resume, "time_limit_s": _minutes(args), "save_every": args.save_every}
 
 
 def _minutes(args) -> float | None:
@@ -440,26 +425,18 @@ def cmd_bench(args) -> int:
 def cmd_schedule(args) -> int:
     import json
 
-    from .pipeline import load_profile
+    from .fileio import write_text_atomic
+    from .pipeline import load_corpus, load_profile
     from .plots import schedule_plot
 
-    corpus = load_corpus_default()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    n_docs = sum(1 for line in corpus.split("\n") if line)
-    info = schedule_plot(load_profile(args.profile), args.stage, n_docs, out)
+    info = schedule_plot(load_profile(args.profile), args.stage, load_corpus(bundled_path("wiki.txt")).n_docs, out)
     info["command"] = "factgpt " + " ".join(args.argv)
-    from .fileio import write_text_atomic
 
     write_text_atomic(out / f"{info['profile']}_{args.stage}_lr.json", json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))
     return 0
-
-
-def load_corpus_default() -> str:
-    from .fileio import read_text
-
-    return read_text(bundled_path("wiki.txt"))
 
 
 def cmd_convert(args) -> int:

@@ -17,7 +17,7 @@ from .config import load as load_config
 from .batches import BatchedCorruption, DatasetSource, TensorExamples
 from .checkpoint import load_model, save_model
 from .distributed import is_main
-from .datasets import QA, CharCorruptionDataset, NameDataset, encode_qa, parse_tsv
+from .datasets import QA, CharCorruptionDataset, NameDataset, documents, encode_qa, parse_tsv
 from .errors import InputError
 from .evaluate import Prediction, accuracy, predict, predict_plain
 from .fileio import read_text
@@ -33,6 +33,11 @@ class Corpus:
     path: Path
     text: str
     vocab: Vocab
+
+    @property
+    def n_docs(self) -> int:
+        """Lines of the corpus: the schedule's final_tokens_per_pretrain_example counts in them."""
+        return len(documents(self.text))
 
 
 def load_corpus(path: str | Path) -> Corpus:
@@ -111,6 +116,33 @@ def train_stage(model: GPT, source, cfg: TrainConfig, device: torch.device, out_
                                                     "steps": trainer.progress.step, **(extra_meta or {})})
         write_history(f"{out_path}.history.json", trainer)
     return trainer, status
+
+
+def pretrain_stage(profile: Profile, corpus: Corpus, variant: str, device: torch.device, out_path: str | Path | None,
+                   desc: str, *, fast: bool = True, quiet: bool = False, train_overrides: dict | None = None,
+                   model_overrides: dict | None = None, **run: Any) -> tuple[Trainer, str]:
+    """Pretraining as `factgpt pretrain` and `factgpt reproduce` run it: the profile's model, seeded,
+    on span corruption of the (cut) lines. run: compile, resume, time_limit_s, save_every, extra_meta."""
+    cfg = stage_config(profile, "pretrain", corpus.n_docs, **(train_overrides or {}))
+    torch.manual_seed(cfg.seed)
+    model = GPT(model_config(profile, corpus.vocab, variant, **(model_overrides or {})))
+    src = pretrain_source(corpus, model.config.block_size, fast, cfg.seed, profile.data.max_chars)
+    return train_stage(model, src, cfg, device, out_path, corpus.vocab, desc, quiet, **run)
+
+
+def finetune_stage(profile: Profile, corpus: Corpus, tsv_path: str | Path, variant: str, device: torch.device,
+                   out_path: str | Path | None, desc: str, *, model: GPT | None = None, fast: bool = True,
+                   quiet: bool = False, train_overrides: dict | None = None, model_overrides: dict | None = None,
+                   **run: Any) -> tuple[Trainer, str]:
+    """Finetuning as `factgpt finetune` and `factgpt reproduce` run it: a pretrained model
+    (finetune_pretrained) or, without one, a new seeded model (finetune_scratch)."""
+    stage = "finetune_pretrained" if model is not None else "finetune_scratch"
+    cfg = stage_config(profile, stage, corpus.n_docs, **(train_overrides or {}))
+    torch.manual_seed(cfg.seed)
+    if model is None:
+        model = GPT(model_config(profile, corpus.vocab, variant, **(model_overrides or {})))
+    src = finetune_source(corpus, tsv_path, model.config.block_size, fast)
+    return train_stage(model, src, cfg, device, out_path, corpus.vocab, desc, quiet, **run)
 
 
 def evaluate_rows(model: GPT, vocab: Vocab, rows: list[QA], fast: bool = True, precision: str = "fp32") -> list[Prediction]:

@@ -25,19 +25,19 @@ from .errors import InputError
 from .evaluate import london, write_predictions
 from .fileio import bundled_path, write_text_atomic
 from .model import GPT
-from .pipeline import (evaluate_rows, profile_names, finetune_source, load_corpus, load_profile, load_qa, model_config,
-                       pretrain_source, score, stage_config, train_stage)
+from .pipeline import (Corpus, evaluate_rows, finetune_stage, load_corpus, load_profile, load_qa, model_config, pretrain_source,
+                       pretrain_stage, profile_names, score, stage_config)
 from .precision import resolve, resolve_device
 from .results import REFERENCE, ROW_TITLES, summarize
 from .runinfo import device_name, git_commit
 from .tables import write_study_outputs
 from .train import Trainer
 
-def estimate_pretrain_seconds(prof: Profile, corpus, variant: str, device: torch.device, seed: int) -> float:
+
+def estimate_pretrain_seconds(prof: Profile, corpus: Corpus, variant: str, device: torch.device, seed: int) -> float:
     """Time two optimizer steps of the profile's pretraining and extrapolate."""
     mcfg = model_config(prof, corpus.vocab, variant)
-    n_docs = sum(1 for line in corpus.text.split("\n") if line)
-    cfg = stage_config(prof, "pretrain", n_docs, seed=seed, max_epochs=1)
+    cfg = stage_config(prof, "pretrain", corpus.n_docs, seed=seed, max_epochs=1)
     tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.data.max_chars),
                  cfg, device)
     batches = tr.source.epoch(cfg.batch_size, tr.gen)
@@ -46,7 +46,7 @@ def estimate_pretrain_seconds(prof: Profile, corpus, variant: str, device: torch
     tr.step(next(batches))
     tr.step(next(batches))
     per_step = (time.time() - t0) / 2
-    return per_step * stage_config(prof, "pretrain", n_docs).max_epochs * tr.steps_per_epoch
+    return per_step * stage_config(prof, "pretrain", corpus.n_docs).max_epochs * tr.steps_per_epoch
 
 
 def default_profile(device: torch.device) -> str:
@@ -79,7 +79,6 @@ def reproduce(args) -> int:
     train_tsv = bundled_path("birth_places_train.tsv")
     dev_rows = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof.model.block_size)
     test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof.model.block_size)
-    n_docs = sum(1 for line in corpus.text.split("\n") if line)
     # --quiet hides the progress bars; these lines are the run's log.
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"profile {name}{'' if args.profile else ' (the default on this device; choose with --profile)'}: "
@@ -116,10 +115,11 @@ def reproduce(args) -> int:
         t = evaluate_rows(model, corpus.vocab, test_rows, precision=precision)
         return d, t, time.time() - t0
 
-    def train(model, src, stage: str, seed: int, path: Path, tag: str):
-        cfg = stage_config(prof, stage, n_docs, seed=seed, precision=args.precision)
+    def train(stage, seed: int, tag: str, *where, path: Path, **kw):
+        """One stage (pipeline.pretrain_stage or finetune_stage) of one seed, timed and logged."""
         t0 = time.time()
-        tr, _ = train_stage(model, src, cfg, device, path, corpus.vocab, f"{tag} seed {seed}", quiet=args.quiet)
+        tr, _ = stage(prof, corpus, *where, device, path, f"{tag} seed {seed}", quiet=args.quiet,
+                      train_overrides={"seed": seed, "precision": args.precision}, **kw)
         h = tr.progress.history
         say(f"[seed {seed}] {tag}: {tr.progress.step} steps in {time.time() - t0:.0f} s, "
             f"loss {h[0]['loss']:.3f} → {h[-1]['loss']:.3f}")
@@ -149,24 +149,17 @@ def reproduce(args) -> int:
         (out / f"seed{seed}").mkdir(exist_ok=True)
         record("london", seed, london(dev_rows), london(test_rows), {})
 
-        torch.manual_seed(seed)
-        model = GPT(model_config(prof, corpus.vocab, "vanilla"))
-        tr, t_ft = train(model, finetune_source(corpus, train_tsv, model.config.block_size, True), "finetune_scratch",
-                         seed, out / f"seed{seed}" / "vanilla.nopretrain.safetensors", "finetune (no pretraining)")
+        tr, t_ft = train(finetune_stage, seed, "finetune (no pretraining)", train_tsv, "vanilla",
+                         path=out / f"seed{seed}" / "vanilla.nopretrain.safetensors")
         d, t, t_ev = evaluate(tr.model)
         record("vanilla_nopretrain", seed, d, t, {"finetune": t_ft, "evaluate": t_ev},
                {"final_loss": {"finetune": tr.progress.history[-1]["loss"]}})
 
         for variant in args.variants:
-            torch.manual_seed(seed)
-            model = GPT(model_config(prof, corpus.vocab, variant))
-            src = pretrain_source(corpus, model.config.block_size, True, seed, prof.data.max_chars)
-            pre, t_pre = train(model, src, "pretrain", seed,
-                               out / f"seed{seed}" / f"{variant}.pretrain.safetensors", f"pretrain {variant}")
-            torch.manual_seed(seed)
-            ft, t_ft = train(pre.model, finetune_source(corpus, train_tsv, model.config.block_size, True),
-                             "finetune_pretrained", seed, out / f"seed{seed}" / f"{variant}.finetune.safetensors",
-                             f"finetune {variant}")
+            pre, t_pre = train(pretrain_stage, seed, f"pretrain {variant}", variant,
+                               path=out / f"seed{seed}" / f"{variant}.pretrain.safetensors")
+            ft, t_ft = train(finetune_stage, seed, f"finetune {variant}", train_tsv, variant, model=pre.model,
+                             path=out / f"seed{seed}" / f"{variant}.finetune.safetensors")
             d, t, t_ev = evaluate(ft.model)
             record(f"{variant}_pretrain", seed, d, t, {"pretrain": t_pre, "finetune": t_ft, "evaluate": t_ev},
                    {"final_loss": {"pretrain": pre.progress.history[-1]["loss"],

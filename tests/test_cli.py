@@ -360,14 +360,10 @@ def test_reproduce_cut_short_keeps_the_rows_it_finished(tmp_path, monkeypatch):
 
     prof = tmp_path / "tiny.json"
     prof.write_text(json.dumps(TINY_PROFILE))
-    real = study.train_stage
+    def stop_at_pretraining(*a, **k):  # the run is stopped (e.g. by a time limit) when pretraining starts
+        raise KeyboardInterrupt
 
-    def stop_at_pretraining(*a, **k):
-        if a[6].startswith("pretrain"):  # desc: the run is stopped (e.g. by a time limit) here
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(study, "train_stage", stop_at_pretraining)
+    monkeypatch.setattr(study, "pretrain_stage", stop_at_pretraining)
     rc, out, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "res", "--quiet", "--seeds", "3",
                        "--device", "cpu")
     assert rc == 130

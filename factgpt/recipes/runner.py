@@ -14,7 +14,7 @@ import torch
 
 from ..batches import TensorExamples
 from ..checkpoint import save_model
-from ..datasets import NameDataset, documents
+from ..datasets import NameDataset
 from ..errors import InputError
 from ..evaluate import accuracy, predict
 from ..fileio import bundled_path, write_text_atomic
@@ -39,7 +39,7 @@ def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True
     rows = load_qa(bundled_path("birth_places_train.tsv"), vocab, True, block)
     dev = load_qa(bundled_path("birth_dev.tsv"), vocab, True, block)
     ft_rows, held = split_heldout(rows, corpus.text, n=heldout_n, exclude={r.question for r in dev})
-    n_docs = len(documents(corpus.text))
+    n_docs = corpus.n_docs
     torch.manual_seed(seed)
     model = GPT(model_config(recipe.profile, vocab, variant))
     seconds: dict[str, float] = {}
