@@ -1,14 +1,15 @@
 """Choosing and measuring when a recite model should say "I don't know".
 
-The rule (grounded.AbstentionRule: a score and a threshold) is chosen without
-dev: on the held-out slice of the training pairs (people the model has a line
-for but was never asked about) and on made-up names recombined from training
-people only (a given name of one, the surname of another, occurring in no data
-file). The score chosen is the one that best tells held-out people from made-up
-names (AUROC); its threshold is the lowest that refuses at least
-REFUSE_MADE_UP of the made-up names and leaves at most MAX_WRONG of the
-held-out people answered wrongly, so that the model answers as much as it can
-within those two bounds.
+The rule (grounded.AbstentionRule: a threshold on each of two scores) is
+chosen without dev: on the held-out slice of the training pairs (people the
+model has a line for but was never asked about) and on made-up names
+recombined from training people only (a given name of one, the surname of
+another, occurring in no data file). Two scores are taken: the one that best
+tells held-out people from made-up names ("is there a stored line", by AUROC)
+and the one that best tells the held-out people's right answers from wrong
+ones ("is the answer in it"). Their thresholds are the pair that answers the
+most held-out people correctly while refusing at least REFUSE_MADE_UP of the
+made-up names and answering at most MAX_WRONG of the held-out people wrongly.
 
 Then it is reported, once, on the 500 dev questions and on 500 fresh made-up
 names drawn with another seed: shares answered, answered correctly, answered
@@ -17,6 +18,9 @@ made-up names and for right against wrong answers; a risk–coverage curve on
 dev with its area.
 
     factgpt abstention --out results/abstention
+
+Every answer and score is kept in answers.jsonl beside the results, and
+`--answers FILE` chooses and reports again from such a file without decoding.
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ import numpy as np
 import torch
 
 from .analysis.confidence import auroc
-from .checkpoint import load_model
+from .checkpoint import load_model, load_tensors
 from .errors import InputError
 from .fileio import bundled_path, read_text, write_text_atomic
-from .grounded import SCORES, AbstentionRule, GroundedAnswer, answer_questions
+from .grounded import CONFIDENCE, SCORES, AbstentionRule, GroundedAnswer, answer_questions
 from .heldout import name_of, split_heldout
 from .people import name_parts, recombined_names
 from .pipeline import load_corpus, load_qa
@@ -64,6 +68,24 @@ def made_up_questions(n: int, seed: int, exclude: Sequence[str] = ()) -> list[st
     return [f"Where was {x} born?" for x in names]
 
 
+GRID = 400  # candidate thresholds per score: quantiles of the selection's scores
+
+
+@dataclass
+class Record:
+    """One question of one set, as the model answered it without a rule."""
+    part: str  # heldout | select_made_up | dev | report_made_up
+    question: str
+    gold: str | None
+    guess: str
+    recitation: str
+    scores: dict[str, float]
+
+    @classmethod
+    def of(cls, part: str, a: GroundedAnswer, gold: str | None) -> "Record":
+        return cls(part, a.question, gold, a.guess, a.recitation, a.scores)
+
+
 @dataclass
 class Outcome:
     """What a rule does on real people (with gold answers) and on made-up names."""
@@ -73,79 +95,101 @@ class Outcome:
     made_up_refused: float  # share of made-up names refused
 
     @classmethod
-    def of(cls, real: list[GroundedAnswer], gold: list[str], made_up: list[GroundedAnswer], score: str,
-           threshold: float) -> "Outcome":
-        ans = np.array([a.scores[score] >= threshold for a in real])
-        right = np.array([a.guess == g for a, g in zip(real, gold, strict=True)])
-        refused = np.array([a.scores[score] < threshold for a in made_up])
+    def of(cls, real: list[Record], made_up: list[Record], rule: AbstentionRule) -> "Outcome":
+        ans = np.array([rule.answers(r.scores) for r in real])
+        right = np.array([r.guess == r.gold for r in real])
+        refused = np.array([not rule.answers(r.scores) for r in made_up])
         return cls(float(ans.mean()), float((ans & right).mean()), float((ans & ~right).mean()),
                    float(refused.mean()) if len(made_up) else float("nan"))
 
 
-def score_aurocs(real: list[GroundedAnswer], gold: list[str], made_up: list[GroundedAnswer]) -> dict[str, dict]:
+def score_aurocs(real: list[Record], made_up: list[Record]) -> dict[str, dict]:
     """Per score: AUROC of real against made-up names, and of right against wrong answers of real people."""
-    right = [a.guess == g for a, g in zip(real, gold, strict=True)]
+    right = [r.guess == r.gold for r in real]
     out = {}
     for k in SCORES:
-        r = [a.scores[k] for a in real]
-        m = [a.scores[k] for a in made_up]
+        r = [x.scores[k] for x in real]
+        m = [x.scores[k] for x in made_up]
         out[k] = {"real_vs_made_up": auroc(r + m, [True] * len(r) + [False] * len(m)),
                   "right_vs_wrong": auroc(r, right)}
     return out
 
 
-def choose_rule(real: list[GroundedAnswer], gold: list[str], made_up: list[GroundedAnswer]) -> tuple[AbstentionRule, dict]:
-    """The score that best separates real from made-up names, at the lowest threshold within both bounds."""
-    aucs = score_aurocs(real, gold, made_up)
-    score = max(SCORES, key=lambda k: (aucs[k]["real_vs_made_up"] or 0.0, aucs[k]["right_vs_wrong"] or 0.0))
-    candidates = sorted({a.scores[score] for a in real + made_up} | {0.0, 1.0})
-    feasible = [t for t in candidates
-                if (o := Outcome.of(real, gold, made_up, score, t)).made_up_refused >= REFUSE_MADE_UP
-                and o.wrong <= MAX_WRONG]
-    # Without a feasible threshold, the one that refuses the most made-up names per real person lost.
-    threshold = feasible[0] if feasible else max(
-        candidates, key=lambda t: (o := Outcome.of(real, gold, made_up, score, t)).made_up_refused - (1 - o.correct))
-    return AbstentionRule(score, float(threshold)), {"aurocs": aucs, "feasible": bool(feasible)}
+def choose_rule(real: list[Record], made_up: list[Record]) -> tuple[AbstentionRule, dict]:
+    """The line score and the answer score (best AUROCs), at the threshold pair that answers the most
+    real people correctly within both bounds."""
+    aucs = score_aurocs(real, made_up)
+    line = max(SCORES, key=lambda k: (aucs[k]["real_vs_made_up"] or 0.0, k))
+    answer = max(SCORES, key=lambda k: (aucs[k]["right_vs_wrong"] or 0.0, k))
+    right = np.array([r.guess == r.gold for r in real])
+
+    def arrays(k: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = np.array([x.scores[k] for x in real])
+        m = np.array([x.scores[k] for x in made_up])
+        grid = np.unique(np.concatenate([[0.0], np.quantile(np.concatenate([r, m]), np.linspace(0, 1, GRID))]))
+        return r, m, grid
+
+    r1, m1, g1 = arrays(line)
+    r2, m2, g2 = arrays(answer)
+    ok2_real = r2[:, None] >= g2[None, :]  # (people, thresholds)
+    ok2_made = m2[:, None] >= g2[None, :]
+    best: tuple | None = None
+    for t1 in g1:
+        ans = (r1 >= t1)[:, None] & ok2_real
+        correct = (ans & right[:, None]).mean(0)
+        wrong = (ans & ~right[:, None]).mean(0)
+        refused = 1.0 - ((m1 >= t1)[:, None] & ok2_made).mean(0)
+        feasible = (refused >= REFUSE_MADE_UP) & (wrong <= MAX_WRONG)
+        for j in np.flatnonzero(feasible):
+            key = (correct[j], -wrong[j], -t1, -g2[j])
+            if best is None or key > best[0]:
+                best = (key, float(t1), float(g2[j]))
+    if best is None:  # nothing within both bounds: refuse everything rather than guess
+        rule = AbstentionRule({line: 1.0})
+    elif line == answer:
+        rule = AbstentionRule({line: max(best[1], best[2])})
+    else:
+        rule = AbstentionRule({line: best[1], answer: best[2]})
+    return rule, {"aurocs": aucs, "line_score": line, "answer_score": answer, "feasible": best is not None}
 
 
-def risk_coverage(real: list[GroundedAnswer], gold: list[str], score: str) -> dict[str, Any]:
+def risk_coverage(real: list[Record], score: str) -> dict[str, Any]:
     """Answer the most confident first: the share wrong among those answered against the share answered."""
-    conf = np.array([a.scores[score] for a in real])
-    wrong = np.array([a.guess != g for a, g in zip(real, gold, strict=True)], dtype=float)
+    conf = np.array([r.scores[score] for r in real])
+    wrong = np.array([r.guess != r.gold for r in real], dtype=float)
     order = np.argsort(-conf, kind="stable")
     k = np.arange(1, len(order) + 1)
     risk = np.cumsum(wrong[order]) / k
-    coverage = k / len(order)
-    return {"coverage": coverage.round(4).tolist(), "risk": risk.round(4).tolist(),
+    return {"score": score, "coverage": (k / len(order)).round(4).tolist(), "risk": risk.round(4).tolist(),
             "area": float(np.mean(risk))}
 
 
 def plot_risk_coverage(path: Path, curve: dict[str, Any], rule: AbstentionRule, at: Outcome, model: str) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(np.array(curve["coverage"]) * 100, np.array(curve["risk"]) * 100, lw=1.8,
-            label=f"{rule.score} (area {curve['area'] * 100:.2f}%)")
-    cov, risk = at.answered, (at.wrong / at.answered if at.answered else 0.0)
-    ax.plot([cov * 100], [risk * 100], "o", color="C3", label=f"chosen threshold {rule.threshold:.3g}")
+            label=f"ranked by {curve['score']} (area {curve['area'] * 100:.2f}%)")
+    risk = at.wrong / at.answered if at.answered else 0.0
+    ax.plot([at.answered * 100], [risk * 100], "o", color="C3", label=f"the rule: {rule.describe()}")
     ax.set_xlabel("dev questions answered (%)")
     ax.set_ylabel("wrong among those answered (%)")
     ax.set_title(f"Risk–coverage on dev: {model}")
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize=8)
     save_png(fig, path)
     return path
 
 
-def _answers(model, vocab, questions: list[str], max_chars: int, label: str) -> list[GroundedAnswer]:
+def _answers(model, vocab, part: str, questions: list[str], golds: list[str | None], max_chars: int) -> list[Record]:
     t0 = time.time()
-    out = answer_questions(model, vocab, questions, max_chars)
-    print(f"{time.strftime('%H:%M:%S')} {label}: {len(questions)} questions in {time.time() - t0:.0f} s",
+    got = answer_questions(model, vocab, questions, max_chars)
+    print(f"{time.strftime('%H:%M:%S')} {part}: {len(questions)} questions in {time.time() - t0:.0f} s",
           file=sys.stderr, flush=True)
-    return out
+    return [Record.of(part, a, g) for a, g in zip(got, golds, strict=True)]
 
 
-def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[str] = (),
-            label: str | None = None) -> dict[str, Any]:
-    """Choose the rule on the held-out slice and made-up names, then report it on dev and fresh names."""
+def decode_all(model_path: Path, n_made_up: int) -> tuple[list[Record], dict[str, Any]]:
+    """Every set answered by the model without a rule: (records, the model's metadata)."""
     corpus = load_corpus(bundled_path("wiki.txt"))
     model, meta = load_model(model_path, vocab=corpus.vocab)
     if not meta.get("spec", {}).get("recite"):
@@ -159,33 +203,56 @@ def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[st
         raise InputError(model_path, "the model's held-out slice differs from this data's; cannot choose on it")
     select_fake = made_up_questions(n_made_up, SELECT_SEED)
     report_fake = made_up_questions(n_made_up, REPORT_SEED, exclude=[name_of(q) or "" for q in select_fake])
+    records = []
+    for part, qs, golds in (("heldout", [r.question for r in held], [r.answer for r in held]),
+                            ("select_made_up", select_fake, [None] * len(select_fake)),
+                            ("dev", [r.question for r in dev], [r.answer for r in dev]),
+                            ("report_made_up", report_fake, [None] * len(report_fake))):
+        records += _answers(model, corpus.vocab, part, qs, golds, max_chars)
+    return records, meta
 
-    held_a = _answers(model, corpus.vocab, [r.question for r in held], max_chars, "held-out")
-    sel_a = _answers(model, corpus.vocab, select_fake, max_chars, "made-up (selection)")
-    rule, chosen = choose_rule(held_a, [r.answer for r in held], sel_a)
-    print(f"rule: answer when {rule.score} ≥ {rule.threshold:.4g}", file=sys.stderr)
 
-    dev_a = _answers(model, corpus.vocab, [r.question for r in dev], max_chars, "dev")
-    rep_a = _answers(model, corpus.vocab, report_fake, max_chars, "made-up (report)")
-    dev_gold = [r.answer for r in dev]
-    curve = risk_coverage(dev_a, dev_gold, rule.score)
-    at_dev = Outcome.of(dev_a, dev_gold, rep_a, rule.score, rule.threshold)
+def read_records(path: Path) -> list[Record]:
+    out = []
+    for i, line in enumerate(read_text(path).splitlines(), 1):
+        try:
+            out.append(Record(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as e:
+            raise InputError(path, f"not a record of `factgpt abstention`: {e}", i) from None
+    return out
+
+
+def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[str] = (),
+            label: str | None = None, answers: Path | None = None) -> dict[str, Any]:
+    """Choose the rule on the held-out slice and made-up names, then report it on dev and fresh names."""
+    _, meta = load_tensors(model_path)
+    records = read_records(answers) if answers else decode_all(model_path, n_made_up)[0]
+    part = {p: [r for r in records if r.part == p] for p in ("heldout", "select_made_up", "dev", "report_made_up")}
+    rule, chosen = choose_rule(part["heldout"], part["select_made_up"])
+    print(f"rule: answer when {rule.describe()}", file=sys.stderr)
+    curve = risk_coverage(part["dev"], CONFIDENCE)
+    at_dev = Outcome.of(part["dev"], part["report_made_up"], rule)
     out.mkdir(parents=True, exist_ok=True)
-    png = plot_risk_coverage(out / "risk_coverage.png", curve, rule, at_dev, meta.get("recipe", model_path.name))
+    if not answers:
+        write_text_atomic(out / "answers.jsonl", "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n"
+                                                        for r in records))
+    png = plot_risk_coverage(out / "risk_coverage.png", curve, rule, at_dev, meta.get("recipe") or model_path.name)
+    aucs = score_aurocs(part["dev"], part["report_made_up"])
     result = {
         "model": label or str(model_path), "recipe": meta.get("recipe"), "seed": meta.get("seed"),
-        "rule": asdict(rule), "bounds": {"refuse_made_up": REFUSE_MADE_UP, "max_wrong": MAX_WRONG},
-        "selection": {"real": "held-out slice of the training pairs", "n_real": len(held),
-                      "made_up": f"recombined training names, seed {SELECT_SEED}", "n_made_up": len(select_fake),
-                      "feasible": chosen["feasible"], "aurocs": chosen["aurocs"],
-                      "at_rule": asdict(Outcome.of(held_a, [r.answer for r in held], sel_a, rule.score, rule.threshold))},
-        "report": {"real": "dev", "n_real": len(dev), "made_up": f"recombined training names, seed {REPORT_SEED}",
-                   "n_made_up": len(report_fake), "aurocs": score_aurocs(dev_a, dev_gold, rep_a),
-                   "at_rule": asdict(at_dev),
-                   "without_abstention": {"correct": float(np.mean([a.guess == g for a, g in zip(dev_a, dev_gold)]))},
+        "rule": {"thresholds": rule.thresholds, "line_score": chosen["line_score"],
+                 "answer_score": chosen["answer_score"], "confidence_shown": CONFIDENCE},
+        "bounds": {"refuse_made_up": REFUSE_MADE_UP, "max_wrong": MAX_WRONG},
+        "selection": {"real": "held-out slice of the training pairs", "n_real": len(part["heldout"]),
+                      "made_up": f"recombined training names, seed {SELECT_SEED}",
+                      "n_made_up": len(part["select_made_up"]), "feasible": chosen["feasible"],
+                      "aurocs": chosen["aurocs"],
+                      "at_rule": asdict(Outcome.of(part["heldout"], part["select_made_up"], rule))},
+        "report": {"real": "dev", "n_real": len(part["dev"]), "made_up": f"recombined training names, seed {REPORT_SEED}",
+                   "n_made_up": len(part["report_made_up"]), "aurocs": aucs, "at_rule": asdict(at_dev),
+                   "without_abstention": {"correct": float(np.mean([r.guess == r.gold for r in part["dev"]]))},
                    "risk_coverage": curve, "figure": png.name},
-        "examples": {"dev": [a.to_json() | {"gold": g} for a, g in list(zip(dev_a, dev_gold))[:5]],
-                     "made_up": [a.to_json() for a in rep_a[:5]]},
+        "answers": "answers.jsonl",
         "command": "factgpt " + " ".join(shlex.quote(x) for x in argv),
         "device": device_name(torch.device("cpu")), "torch": torch.__version__, "commit": git_commit(),
     }
@@ -194,8 +261,10 @@ def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[st
 
 
 def summary(result: dict[str, Any]) -> str:
-    r, s = result["report"]["at_rule"], result["report"]["aurocs"][result["rule"]["score"]]
-    return (f"answer when {result['rule']['score']} ≥ {result['rule']['threshold']:.4g}: dev answered "
-            f"{r['answered']:.1%}, correct {r['correct']:.1%}, wrong {r['wrong']:.1%}; made-up refused "
-            f"{r['made_up_refused']:.1%}; AUROC real/made-up {s['real_vs_made_up']:.3f}, right/wrong "
-            f"{s['right_vs_wrong']:.3f}; risk–coverage area {result['report']['risk_coverage']['area']:.2%}")
+    r, rep = result["report"]["at_rule"], result["report"]
+    rule = AbstentionRule(result["rule"]["thresholds"])
+    auc = rep["aurocs"][result["rule"]["confidence_shown"]]
+    return (f"answer when {rule.describe()}: dev answered {r['answered']:.1%}, correct {r['correct']:.1%}, "
+            f"wrong {r['wrong']:.1%}; made-up refused {r['made_up_refused']:.1%}; AUROC of "
+            f"{result['rule']['confidence_shown']} real/made-up {auc['real_vs_made_up']:.3f}, right/wrong "
+            f"{auc['right_vs_wrong']:.3f}; risk–coverage area {rep['risk_coverage']['area']:.2%}")

@@ -34,10 +34,17 @@ class Reply:
     confidence: float
     recited_line: str | None  # None for a model that does not recite
     first_prob: float | None = None  # a model that does not recite: its first answer character's probability
+    line_confidence: float | None = None  # a recite model: how surely the line was recited (line_mean)
+    answer_confidence: float | None = None  # a recite model: how surely the answer was read off it (span)
+    no_line: bool = False  # refused for want of a stored line (else: the answer was not clear in it)
 
     def to_json(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.answer, "confidence": round(self.confidence, 6),
-                "recited_line": self.recited_line}  # recited_line null: a model that does not recite
+        d = {"question": self.question, "answer": self.answer, "confidence": round(self.confidence, 6),
+             "recited_line": self.recited_line}  # recited_line null: a model that does not recite
+        if self.line_confidence is not None:
+            d |= {"line_confidence": round(self.line_confidence, 6),
+                  "answer_confidence": round(self.answer_confidence or 0.0, 6)}
+        return d
 
     def text(self) -> str:
         if self.recited_line is None:
@@ -45,7 +52,9 @@ class Reply:
         evidence = f'; recited: "{self.recited_line}"' if self.recited_line is not None else ""
         if self.answer is None:
             name = name_of(self.question)
-            return f"I don't know: the model has no line for {name} (confidence {self.confidence:.3f}{evidence})"
+            why = (f"the model has no line for {name}" if self.no_line
+                   else f"the model is not sure which part of the line it recited for {name} is the birthplace")
+            return f"I don't know: {why} (confidence {self.confidence:.3f}{evidence})"
         return f"{self.answer}\t(confidence {self.confidence:.3f}{evidence})"
 
 
@@ -87,7 +96,8 @@ def answer(model_path: str, questions_in: list[str] | None, lines: Iterable[str]
     if meta.get("spec", {}).get("recite"):
         got = answer_questions(model, corpus.vocab, qs, int(meta.get("max_chars") or block),
                                AbstentionRule.from_meta(meta), meta["spec"].get("span_answer", True))
-        return [Reply(a.question, a.answer, a.confidence, a.recitation) for a in got]
+        return [Reply(a.question, a.answer, a.confidence, a.recitation, None, a.scores["line_mean"], a.scores["span"],
+                      a.no_line) for a in got]
     return [Reply(q, p.text, p.prob, None, p.first_prob) for q, p in zip(qs, predict(model, corpus.vocab, qs))]
 
 

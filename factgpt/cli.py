@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reading_params_path", default=None, metavar="NAME|PATH",
                    help=f"a recite checkpoint, or a shipped model (default {DEFAULT_MODEL})")
     p.add_argument("--made_up", type=positive_int, default=500, help="made-up names in each of the two sets")
+    p.add_argument("--answers", default=None, metavar="FILE",
+                   help="answers.jsonl of an earlier run on this model: choose and report again without decoding")
     p.add_argument("--out", default="results/abstention")
 
     p = sub.add_parser("reproduce", help="the whole study: every row, every seed, results JSON, table and plots")
@@ -453,7 +455,8 @@ def cmd_abstention(args) -> int:
     from .abstention import measure, summary
 
     label = args.reading_params_path or f"{DEFAULT_MODEL} (shipped)"
-    result = measure(Path(_model_path(args.reading_params_path)), Path(args.out), args.made_up, args.argv, label)
+    result = measure(Path(_model_path(args.reading_params_path)), Path(args.out), args.made_up, args.argv, label,
+                     Path(args.answers) if args.answers else None)
     print(summary(result))
     print(f"wrote {Path(args.out) / 'abstention.json'} and {Path(args.out) / 'risk_coverage.png'}", file=sys.stderr)
     return 0

@@ -5,9 +5,11 @@ it stored for NAME and reading the place off it. That recitation is the
 evidence a user can check, and how surely the model recites it says whether a
 line was stored at all: a stored line comes back with every character near
 certain, while for a name it never saw the model must guess its way through.
-An AbstentionRule turns one such score into a decision; which score and which
-threshold are measured on held-out people and made-up names (abstention.py)
-and shipped in the model's metadata.
+Whether the answer read off a stored line is right is another question, which
+the answer's own probability tells far better. An AbstentionRule therefore
+sets a threshold on each of two scores, "is there a line" and "is the answer in
+it"; which scores and which thresholds are measured on held-out people and
+made-up names (abstention.py) and shipped in the model's metadata.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ def _line_min_x_span(r: Recitation, span_logp: float | None) -> float:
     return _line_min(r, span_logp) * _span(r, span_logp)
 
 
+def _line_mean_x_span(r: Recitation, span_logp: float | None) -> float:
+    return _line_mean(r, span_logp) * _span(r, span_logp)
+
+
 # Each score is a probability-like number in [0, 1]; higher means "more sure".
 SCORES: dict[str, Callable[[Recitation, float | None], float]] = {
     "line_min": _line_min,  # the least likely character of the recited line
@@ -49,24 +55,40 @@ SCORES: dict[str, Callable[[Recitation, float | None], float]] = {
     "span": _span,  # the chosen span's probability after the line (span and closing ⁇)
     "free_answer": _free_answer,  # the freely decoded answer's probability
     "line_min_x_span": _line_min_x_span,
+    "line_mean_x_span": _line_mean_x_span,  # what `ask` shows as the answer's confidence
 }
+CONFIDENCE = "line_mean_x_span"
 
 
 @dataclass(frozen=True)
 class AbstentionRule:
-    score: str  # a key of SCORES
-    threshold: float  # answer when the score is at least this
+    """Answer only where every named score reaches its threshold: {"line_mean": 0.99, "span": 0.5}."""
+
+    thresholds: dict[str, float]
 
     def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ValueError(f"unknown abstention score {self.score!r}; expected one of {sorted(SCORES)}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"abstention threshold {self.threshold} is outside [0, 1]")
+        if not self.thresholds:
+            raise ValueError("an abstention rule needs at least one score and threshold")
+        for score, t in self.thresholds.items():
+            if score not in SCORES:
+                raise ValueError(f"unknown abstention score {score!r}; expected one of {sorted(SCORES)}")
+            if not 0.0 <= t <= 1.0:
+                raise ValueError(f"abstention threshold {t} of {score} is outside [0, 1]")
+
+    def answers(self, scores: dict[str, float]) -> bool:
+        return all(scores[k] >= t for k, t in self.thresholds.items())
+
+    def first_failing(self, scores: dict[str, float]) -> str | None:
+        """The first score below its threshold (the line score comes first), or None."""
+        return next((k for k, t in self.thresholds.items() if scores[k] < t), None)
+
+    def describe(self) -> str:
+        return " and ".join(f"{k} ≥ {t:.4g}" for k, t in self.thresholds.items())
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> "AbstentionRule | None":
         a = meta.get("abstention")
-        return cls(a["score"], float(a["threshold"])) if a else None
+        return cls({k: float(v) for k, v in a["thresholds"].items()}) if a else None
 
 
 @dataclass
@@ -74,9 +96,10 @@ class GroundedAnswer:
     question: str
     guess: str  # what the model answers when made to answer
     answer: str | None  # the guess, or None where the rule says the model does not know
-    confidence: float  # the rule's score (with no rule: line_min)
+    confidence: float  # line_mean × span: the line recited surely and the answer read surely
     recitation: str  # the line the model recited to find the answer
     scores: dict[str, float]  # every score of SCORES, for measuring
+    no_line: bool = False  # refused because no line was recited surely (else: the answer was not read surely)
 
     def to_json(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.answer, "confidence": round(self.confidence, 6),
@@ -93,7 +116,8 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
         logp = sp[1] if sp is not None else None
         guess = sp[0] if sp is not None else r.answer.text
         scores = {k: f(r, logp) for k, f in SCORES.items()}
-        conf = scores[rule.score] if rule else scores["line_min"]
-        known = rule is None or conf >= rule.threshold
-        out.append(GroundedAnswer(q, guess, guess if known else None, conf, r.line.text, scores))
+        failing = rule.first_failing(scores) if rule else None
+        no_line = failing is not None and failing == next(iter(rule.thresholds))  # type: ignore[union-attr]
+        out.append(GroundedAnswer(q, guess, guess if failing is None else None, scores[CONFIDENCE], r.line.text,
+                                  scores, no_line))
     return out

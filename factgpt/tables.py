@@ -144,16 +144,25 @@ def best_recipes_table(recipes: list[dict], per_track: int = 2) -> str:
 def abstention_table(a: dict) -> str:
     """`factgpt abstention`'s rule and what it does on dev and on fresh made-up names."""
     rep, rule = a["report"], a["rule"]
-    at, auc = rep["at_rule"], rep["aurocs"][rule["score"]]
-    lines = [f"Model `{a['recipe']}` seed {a['seed']} · rule: answer when `{rule['score']}` ≥ {rule['threshold']:.4g} "
-             f"(chosen on {a['selection']['n_real']} held-out people and {a['selection']['n_made_up']} made-up names) · "
-             f"{a['device']} · commit `{a['commit'][:12]}`", "",
-             "| dev questions answered | answered correctly | answered wrongly | made-up names refused "
-             "| AUROC real vs made-up | AUROC right vs wrong | risk–coverage area | dev correct without abstaining |",
-             "|---|---|---|---|---|---|---|---|",
-             f"| {at['answered']:.1%} | {at['correct']:.1%} | {at['wrong']:.1%} | {at['made_up_refused']:.1%} "
-             f"({rep['n_made_up']} names) | {auc['real_vs_made_up']:.3f} | {auc['right_vs_wrong']:.3f} | "
-             f"{rep['risk_coverage']['area']:.2%} | {rep['without_abstention']['correct']:.1%} |"]
+    at = rep["at_rule"]
+    when = " and ".join(f"`{k}` ≥ {t:.4g}" for k, t in rule["thresholds"].items())
+    head = (f"Model `{a['recipe']}` seed {a['seed']} · rule: answer when {when} (chosen on {a['selection']['n_real']} "
+            f"held-out people and {a['selection']['n_made_up']} made-up names) · {a['device']} · commit "
+            f"`{a['commit'][:12]}`")
+    lines = [head, "",
+             "| | dev questions answered | answered correctly | answered wrongly | made-up names refused |", "|---|---|---|---|---|",
+             f"| with the rule | {at['answered']:.1%} | {at['correct']:.1%} | {at['wrong']:.1%} | "
+             f"{at['made_up_refused']:.1%} ({rep['n_made_up']} names) |",
+             f"| always answering | 100.0% | {rep['without_abstention']['correct']:.1%} | "
+             f"{1 - rep['without_abstention']['correct']:.1%} | 0.0% |", "",
+             "| score | AUROC real vs made-up names | AUROC right vs wrong answers |", "|---|---|---|"]
+    for k, v in rep["aurocs"].items():
+        mark = " (the rule's line score)" if k == rule["line_score"] else ""
+        mark += " (the rule's answer score)" if k == rule["answer_score"] else ""
+        mark += " (shown as confidence)" if k == rule["confidence_shown"] else ""
+        lines.append(f"| `{k}`{mark} | {v['real_vs_made_up']:.3f} | {v['right_vs_wrong']:.3f} |")
+    lines += ["", f"Risk–coverage on dev, answering by `{rep['risk_coverage']['score']}` from the most confident: "
+                  f"area {rep['risk_coverage']['area']:.2%} (the mean share of wrong answers over all coverages)."]
     return "\n".join(lines) + "\n"
 
 

@@ -46,14 +46,15 @@ def main() -> None:
                             "commit": results["commit"], "device": results["device"], "torch": results["torch"]}
     if a.abstention is not None:
         abst = json.loads(a.abstention.read_text(encoding="utf-8"))
-        meta["abstention"] = {**abst["rule"], "chosen_by": abst["command"], "chosen_on": abst["selection"]["real"]
+        meta["abstention"] = {"thresholds": abst["rule"]["thresholds"], "chosen_by": abst["command"], "chosen_on": abst["selection"]["real"]
                               + f" ({abst['selection']['n_real']}) and {abst['selection']['n_made_up']} "
                               + abst["selection"]["made_up"], "results": a.abstention.as_posix()}
     dest = PACKAGE / SHIPPED_MODELS[a.name]
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_tensors(dest, tensors, meta)
     print(f"shipped {src} → {dest} ({dest.stat().st_size / 2**20:.1f} MiB; dev {origin['dev_correct']}/{origin['dev_total']}"
-          + (f"; abstain below {meta['abstention']['score']} {meta['abstention']['threshold']:.4g})" if a.abstention else ")"))
+          + (f"; answers when {' and '.join(f'{k} >= {v:.4g}' for k, v in meta['abstention']['thresholds'].items())})"
+             if a.abstention else ")"))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from factgpt.abstention import Outcome, choose_rule, made_up_questions, risk_coverage, training_names
+from factgpt.abstention import Outcome, Record, choose_rule, made_up_questions, risk_coverage, training_names
 from factgpt.checkpoint import save_model
 from factgpt.cli import main
 from factgpt.fileio import bundled_path, read_text
-from factgpt.grounded import SCORES, AbstentionRule, GroundedAnswer, answer_questions
+from factgpt.grounded import SCORES, AbstentionRule, answer_questions
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -33,13 +33,13 @@ def recite_checkpoint(path, make_model, vocab, rule: dict | None):
 def refusing(tmp_path_factory, make_model, vocab):
     """A recite model whose rule refuses everything (threshold 1 on a score below 1)."""
     return recite_checkpoint(tmp_path_factory.mktemp("m") / "refusing.safetensors", make_model, vocab,
-                             {"score": "line_min", "threshold": 1.0})
+                             {"thresholds": {"line_min": 1.0}})
 
 
 @pytest.fixture(scope="module")
 def answering(tmp_path_factory, make_model, vocab):
     return recite_checkpoint(tmp_path_factory.mktemp("m") / "answering.safetensors", make_model, vocab,
-                             {"score": "line_min", "threshold": 0.0})
+                             {"thresholds": {"line_min": 0.0}})
 
 
 def test_a_refused_question_says_it_does_not_know_with_its_evidence(refusing, capsys):
@@ -63,7 +63,11 @@ def test_questions_from_stdin_are_answered_one_a_line_in_order(answering, capsys
     # the same answers as one question at a time
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["ask", qs[2], "--json", "--reading_params_path", str(answering)]) == 0
-    assert json.loads(capsys.readouterr().out) == got[1]
+    alone = json.loads(capsys.readouterr().out)
+    # the same answer and line; the probabilities agree up to float rounding (batched vs alone)
+    assert {k: v for k, v in alone.items() if not isinstance(v, float)} == \
+        {k: v for k, v in got[1].items() if not isinstance(v, float)}
+    assert all(alone[k] == pytest.approx(got[1][k], abs=1e-4) for k, v in alone.items() if isinstance(v, float))
 
 
 @pytest.mark.parametrize("stdin, why", [
@@ -86,41 +90,54 @@ def test_bad_question_arguments_cost_one_line_and_exit_2(answering, capsys, q, w
     assert err.startswith(why) and err.count("\n") == 1
 
 
-def test_the_rule_answers_exactly_at_or_above_its_threshold(make_model, vocab):
+def test_the_rule_answers_exactly_where_every_score_reaches_its_threshold(make_model, vocab):
     model = make_model("vanilla", seed=1)
-    qs = ["Where was Ann Lee born?", "Where was Bo Tang born?"]
+    qs = ["Where was Ann Lee born?", "Where was Bo Tang born?", "Where was Carl Maria von Weber born?"]
     free = answer_questions(model, vocab, qs, 60)
     for a in free:
         assert set(a.scores) == set(SCORES) and all(0.0 <= v <= 1.0 for v in a.scores.values())
-    t = max(a.scores["line_mean"] for a in free)
-    ruled = answer_questions(model, vocab, qs, 60, AbstentionRule("line_mean", t))
-    assert [a.answer is not None for a in ruled] == [a.scores["line_mean"] >= t for a in free]
+        assert a.confidence == a.scores["line_mean_x_span"]
+    t1 = sorted(a.scores["line_mean"] for a in free)[1]
+    t2 = sorted(a.scores["span"] for a in free)[1]
+    ruled = answer_questions(model, vocab, qs, 60, AbstentionRule({"line_mean": t1, "span": t2}))
+    assert [a.answer is not None for a in ruled] == [a.scores["line_mean"] >= t1 and a.scores["span"] >= t2 for a in free]
     assert [a.guess for a in ruled] == [a.guess for a in free]
+    assert all(a.answer in (None, a.guess) for a in ruled)
     with pytest.raises(ValueError):
-        AbstentionRule("nope", 0.5)
+        AbstentionRule({"nope": 0.5})
+    with pytest.raises(ValueError):
+        AbstentionRule({"span": 1.5})
 
 
-def _fake(guess: str, **scores: float) -> GroundedAnswer:
+def _rec(guess: str, gold: str | None = None, **scores: float) -> Record:
     full = {k: 0.5 for k in SCORES} | scores
-    return GroundedAnswer("Where was X born?", guess, guess, 0.0, "", full)
+    return Record("heldout" if gold else "select_made_up", "Where was X born?", gold, guess, "", full)
 
 
-def test_choose_rule_takes_the_separating_score_and_the_lowest_threshold_within_the_bounds():
-    # line_min separates real (0.9, 0.8, 0.7 wrong) from made-up (0.1 .. 0.3); span does not
-    real = [_fake("A", line_min=0.9, span=0.2), _fake("B", line_min=0.8, span=0.9), _fake("Z", line_min=0.7, span=0.1)]
-    gold = ["A", "B", "C"]
-    made = [_fake("Q", line_min=v, span=0.95) for v in (0.1, 0.2, 0.3)]
-    rule, info = choose_rule(real, gold, made)
-    assert rule.score == "line_min" and info["aurocs"]["line_min"]["real_vs_made_up"] == 1.0
-    # 0.7 would answer the wrong one (1/3 > 2% wrong); 0.8 is the lowest within both bounds
-    assert rule.threshold == 0.8 and info["feasible"]
-    o = Outcome.of(real, gold, made, "line_min", rule.threshold)
-    assert (o.answered, o.wrong, o.made_up_refused) == (pytest.approx(2 / 3), 0.0, 1.0)
+def test_choose_rule_takes_a_line_score_and_an_answer_score_within_both_bounds():
+    # line_mean separates real people (0.9+) from made-up names (≤ 0.3); span separates right from wrong
+    real = [_rec("A", "A", line_mean=0.99, span=0.9), _rec("B", "B", line_mean=0.95, span=0.8),
+            _rec("Z", "C", line_mean=0.97, span=0.2), _rec("D", "D", line_mean=0.9, span=0.7)]
+    made = [_rec("Q", line_mean=v, span=0.95) for v in (0.1, 0.2, 0.3)]
+    rule, info = choose_rule(real, made)
+    assert (info["line_score"], info["answer_score"]) == ("line_mean", "span") and info["feasible"]
+    assert info["aurocs"]["line_mean"]["real_vs_made_up"] == 1.0
+    o = Outcome.of(real, made, rule)
+    # every right answer kept, the wrong one refused, every made-up name refused
+    assert (o.answered, o.correct, o.wrong, o.made_up_refused) == (0.75, 0.75, 0.0, 1.0)
+    assert rule.thresholds["line_mean"] <= 0.9 and 0.2 < rule.thresholds["span"] <= 0.7
+
+
+def test_choose_rule_refuses_everything_when_no_threshold_meets_the_bounds():
+    real = [_rec("Z", "A", line_mean=0.9, span=0.9), _rec("Y", "B", line_mean=0.9, span=0.9)]  # all wrong
+    made = [_rec("Q", line_mean=0.95, span=0.95)]
+    rule, info = choose_rule(real, made)
+    assert not info["feasible"] and Outcome.of(real, made, rule).answered == 0.0
 
 
 def test_risk_coverage_answers_the_most_confident_first():
-    real = [_fake("A", line_min=0.9), _fake("x", line_min=0.8), _fake("B", line_min=0.1)]
-    c = risk_coverage(real, ["A", "B", "B"], "line_min")
+    real = [_rec("A", "A", line_min=0.9), _rec("x", "B", line_min=0.8), _rec("B", "B", line_min=0.1)]
+    c = risk_coverage(real, "line_min")
     assert c["coverage"] == [pytest.approx(1 / 3, abs=1e-4), pytest.approx(2 / 3, abs=1e-4), 1.0]
     assert c["risk"] == [0.0, 0.5, pytest.approx(1 / 3, abs=1e-4)]
     assert c["area"] == pytest.approx((0 + 0.5 + 1 / 3) / 3)
