@@ -20,7 +20,7 @@ from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
 from factgpt.tables import write_recipe_table
-from factgpt.recipes import (LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
+from factgpt.recipes import (recipe_source, LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
                              question_key, recipe_names, recite_errors, run_once, shrink, split_line)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -208,11 +208,9 @@ def test_views_of_a_line_share_a_step(vocab, wiki_text):
 
 def test_pretraining_mixes_only_the_questions_it_is_given(vocab, wiki_text, train_tsv_text):
     from factgpt.datasets import parse_tsv
-    from factgpt.recipes import pretrain_source
-
     rows = parse_tsv(train_tsv_text, "train", True)[:50]
     rec = shrink(load_recipe("mix50"))
-    src = pretrain_source(rec, wiki_text, vocab, rows, 128)
+    src = recipe_source(rec, wiki_text, vocab, rows, 128)
     allowed = {tuple(r.tolist()) for r in TensorExamples(NameDataset(vocab, to_tsv(rows))).x}
     seen = 0
     for b in src.epoch(64, torch.Generator().manual_seed(0), shuffle=True):
@@ -295,13 +293,11 @@ def test_recite_needs_question_keyed_lm_lines_without_mixed_questions():
 def test_recite_lines_end_with_the_answer_of_training_people_only(vocab, wiki_text, train_tsv_text):
     from factgpt.datasets import parse_tsv
     from factgpt.heldout import name_of
-    from factgpt.recipes import pretrain_source
-
     rows = parse_tsv(train_tsv_text, "train", True)
     taught, held = rows[:100], rows[100:200]
     rec = shrink(load_recipe("keys_lm_recite"))
     max_chars = rec.profile.data.max_chars
-    src = pretrain_source(rec, wiki_text, vocab, taught, 128)
+    src = recipe_source(rec, wiki_text, vocab, taught, 128)
     assert src.n_qa == 0
     texts = {}
     for x, y in zip(src.corruption.x, src.corruption.y):
@@ -361,12 +357,10 @@ def test_recite_equals_plain_greedy_decoding(vocab, wiki_text):
 def test_counterfactual_drills_swap_the_place_and_teach_only_the_copied_answer(vocab, wiki_text, train_tsv_text):
     from factgpt.datasets import parse_tsv
     from factgpt.heldout import name_of
-    from factgpt.recipes import pretrain_source
-
     rows = parse_tsv(train_tsv_text, "train", True)[:200]
     truth = {name_of(r.question): r.answer for r in rows}
     rec = shrink(load_recipe("keys_lm_recite_cf"))
-    src = pretrain_source(rec, wiki_text, vocab, rows, 128)
+    src = recipe_source(rec, wiki_text, vocab, rows, 128)
     cf = src.qa
     assert 0 < len(cf) <= len(rows) and src.n_qa > 0
     b = cf.batch(torch.arange(len(cf)), torch.Generator().manual_seed(1))

@@ -27,7 +27,7 @@ from ..results import mean_std
 from ..runinfo import device_name, git_commit
 from ..study import run_folder
 from .diagnostics import line_recall, recite_errors, training_lines
-from .sources import pretrain_source
+from .sources import recipe_source
 from .spec import Recipe, RecipeSpec, load_recipe
 
 def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True,
@@ -44,7 +44,7 @@ def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True
     model = GPT(model_config(recipe.profile, vocab, variant))
     seconds: dict[str, float] = {}
     t0 = time.time()
-    src = pretrain_source(recipe, corpus.text, vocab, ft_rows, block)
+    src = recipe_source(recipe, corpus.text, vocab, ft_rows, block)
     cfg = stage_config(recipe.profile, "pretrain", n_docs, seed=seed)
     pre, _ = train_stage(model, src, cfg, device, None, vocab, f"pretrain {recipe.name} seed {seed}", quiet)
     seconds["pretrain"] = time.time() - t0

@@ -160,7 +160,7 @@ class MixedSource:
             yield Batch(x, torch.cat(ys), len(chunk), read_only=ro)
 
 
-def pretrain_source(recipe: Recipe, corpus_text: str, vocab: Vocab, qa_rows: list[QA], block_size: int) -> MixedSource:
+def recipe_source(recipe: Recipe, corpus_text: str, vocab: Vocab, qa_rows: list[QA], block_size: int) -> MixedSource:
     spec: RecipeSpec = recipe.spec
     text = augment_text(corpus_text, spec)
     max_chars = recipe.profile.data.max_chars
