@@ -177,12 +177,6 @@ def pack(batch: Batch, capacity: int | None = None) -> Batch:
     return Batch(X, Y, batch.n_examples, P, S, R)
 
 
-def unpack(packed: Batch, values: torch.Tensor, i: int) -> torch.Tensor:
-    """The rows of `values` (aligned with packed.x) that belong to example i, in order."""
-    where = packed.seg == i
-    return values[where]
-
-
 class DatasetSource:
     """The reference path: a torch DataLoader over a one-example-at-a-time dataset."""
 

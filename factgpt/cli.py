@@ -288,12 +288,6 @@ def _finish(trainer, status: str, args) -> int:
     return 0
 
 
-def torch_seed(seed: int) -> None:
-    import torch
-
-    torch.manual_seed(seed)
-
-
 def _model_path(arg: str | None) -> str:
     """A checkpoint path, or the name of a model shipped with the package (default: the recite model)."""
     name = arg or DEFAULT_MODEL

@@ -223,7 +223,7 @@ class Trainer:
                 for i, batch in enumerate(batches):
                     if i < p.batch_in_epoch:
                         continue
-                    loss = self.step(batch)
+                    self.step(batch)
                     p.batch_in_epoch = i + 1
                     p.elapsed = time.time() - start
                     bar.update(1)

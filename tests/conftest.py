@@ -68,6 +68,11 @@ def make_model(vocab):
     return make
 
 
+def unpack(packed, values: torch.Tensor, i: int) -> torch.Tensor:
+    """The entries of `values` (aligned with packed.x) that belong to example i of a packed batch, in order."""
+    return values[packed.seg == i]
+
+
 def split_corruption(ids, vocab: Vocab, block_size: int):
     """Check the shape of one corrupted string and return (prefix, suffix, masked).
 

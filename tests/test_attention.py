@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from factgpt.attention import Context, SynthesizerAttention
-from factgpt.batches import BatchedCorruption, TensorExamples, example_lengths, pack, unpack
+from conftest import unpack
+from factgpt.batches import BatchedCorruption, TensorExamples, example_lengths, pack
 from factgpt.datasets import NameDataset
 from factgpt.dropout import Dropout
 

@@ -10,7 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from factgpt.batches import Batch, BatchedCorruption, TensorExamples, example_lengths, pack, unpack
+from conftest import unpack
+from factgpt.batches import Batch, BatchedCorruption, TensorExamples, example_lengths, pack
 from factgpt.datasets import NameDataset, corrupt, corruption_lengths, documents
 from factgpt.fileio import bundled_path, read_text
 

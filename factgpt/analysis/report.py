@@ -179,7 +179,7 @@ def unseen_section(a: dict, out: Path) -> str:
     m = u["main"]
     main = a["main"]
     t = title_of(main)
-    ca, cf = m["confidence"]["answer"], m["confidence"]["first_char"]
+    ca = m["confidence"]["answer"]
     top = m["top_answers"][0] if m["top_answers"] else {"answer": "", "count": 0, "share": None}
     parts = [
         "<h2>Unseen names: what does it guess?</h2>",
