@@ -209,12 +209,7 @@ def search_table(folder: Path) -> str:
 
 def write_recipe_table(out: Path) -> str:
     """results/recipes/table.md and accuracy_vs_time.png from every recipe's results.json."""
-    found = []
-    for f in sorted(out.glob("*/results.json")):
-        try:
-            found.append(json.loads(f.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f, f"cannot read recipe results: {e}") from None
+    found = _recipe_results(out)
     found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
     lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | dev, free / span answer "
              "| held-out line recall | CPU minutes | parameters | seeds |",
