@@ -77,7 +77,7 @@ def main() -> None:
         torch.manual_seed(a.seed)
         mcfg = model_config(prof, vocab, a.variant)
         model = GPT(mcfg)
-        src = pretrain_source(corpus, mcfg.block_size, True, a.seed, prof.data.max_chars)
+        src = pretrain_source(corpus, mcfg.block_size, True, a.seed, prof.data)
         t0 = time.time()
         pre, _ = train_stage(model, src, stage_config(prof, "pretrain", n_docs, seed=a.seed), device, None, vocab,
                              f"pretrain {a.name}")

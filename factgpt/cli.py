@@ -138,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run a recipe beyond the course (factgpt/configs/recipes/NAME.json or a JSON file) instead of the study")
     add_common(p)
 
+    p = sub.add_parser("curve", help="one pretraining of a profile, probed every few epochs: held-out accuracy "
+                                     "and line recall against pretraining minutes")
+    p.add_argument("--profile", default="laptop", help="course | smoke | laptop | quick | a JSON file (default laptop)")
+    p.add_argument("--variant", choices=VARIANTS, default="vanilla")
+    p.add_argument("--probe_every", type=positive_int, default=10, metavar="EPOCHS")
+    p.add_argument("--probe_at", type=positive_int, nargs="+", default=None, metavar="EPOCH",
+                   help="further epochs to probe (e.g. early ones)")
+    p.add_argument("--max_epochs", type=positive_int, default=None,
+                   help="the pretraining's length (and the cosine's), instead of the profile's")
+    p.add_argument("--time_limit", type=positive_float, default=None, metavar="MINUTES",
+                   help="stop after this many minutes (state saved); --resume goes on")
+    p.add_argument("--resume", action="store_true", help="go on with the curve in --out")
+    p.add_argument("--out", default="runs/curve", help="folder for curve.json and the training state")
+    add_common(p)
+
     p = sub.add_parser("table", help="render results JSON as Markdown tables (into README markers with --readme)")
     p.add_argument("results", nargs="*", help="results.json files (default: results/*/results.json)")
     p.add_argument("--readme", nargs="+", default=None, metavar="PAGE",
@@ -376,6 +391,28 @@ def cmd_reproduce(args) -> int:
     return reproduce(args)
 
 
+def cmd_curve(args) -> int:
+    from .curve import run_curve
+    from .pipeline import load_corpus, load_profile
+    from .plots import curve_plot
+    from .precision import resolve_device
+
+    profile = load_profile(args.profile)
+    if args.max_epochs is not None:
+        profile = profile.with_settings(pretrain={"max_epochs": args.max_epochs})
+    if args.precision != "auto":
+        profile = profile.with_settings(common={"precision": args.precision})
+    out = Path(args.out)
+    record = run_curve(profile, load_corpus(bundled_path("wiki.txt")), out, variant=args.variant, seed=args.seed,
+                       every=args.probe_every, extra=args.probe_at, device=resolve_device(args.device),
+                       time_limit_s=None if args.time_limit is None else args.time_limit * 60,
+                       resume=args.resume, quiet=args.quiet, command="factgpt " + " ".join(args.argv))
+    png = curve_plot(out / "curve.png", record)
+    state = "done" if record["pretrain_done"] else "stopped on time: go on with --resume"
+    print(f"wrote {out / 'curve.json'} and {png} ({len(record['probes'])} probes; {state})", file=sys.stderr)
+    return 0
+
+
 def cmd_table(args) -> int:
     from .tables import render_tables
 
@@ -460,7 +497,7 @@ COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
     "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "merge": cmd_merge, "explore": cmd_explore,
     "convert": cmd_convert, "bench": cmd_bench, "schedule": cmd_schedule,
-    "analyze": cmd_analyze, "abstention": cmd_abstention,
+    "analyze": cmd_analyze, "abstention": cmd_abstention, "curve": cmd_curve,
 }
 
 

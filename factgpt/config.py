@@ -53,7 +53,12 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class DataSettings:
-    max_chars: int | None = None  # cut every line to its first characters
+    """What is done to each wiki.txt line before pretraining (lines.py), then the cut."""
+
+    birth_front: bool = False  # the birth clause moved to just after the name
+    name_key: bool = False  # the name before every sentence
+    question_key: bool = False  # the line starts "Where was NAME born? " (no answer is used)
+    max_chars: int | None = None  # cut every (changed) line to its first characters
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ Both give the same predictions (tested).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from .datasets import QA
 from .fileio import write_text_atomic
+from .heldout import name_of
 from .model import GPT, Layout
 from .precision import autocast
 from .vocab import MASK, Vocab
@@ -138,3 +139,26 @@ def write_predictions(path, preds: Sequence[str]) -> None:
 
 def report_line(correct: int, total: int) -> str:
     return f"Correct: {correct} out of {total}: {100.0 * correct / total}%"
+
+
+@torch.no_grad()
+def line_recall(model: GPT, vocab: Vocab, lines: dict[str, str], rows: list[QA]) -> dict[str, Any]:
+    """Is the fact stored? For people whose answer is in their pretraining line (after
+    the name), greedy continuation of the line up to the answer is checked to start with it.
+    Set against question accuracy this separates storing a fact from extracting it."""
+    prompts, answers = [], []
+    for r in rows:
+        name = name_of(r.question)
+        line = lines.get(name or "")
+        if line is None or name is None:
+            continue
+        at = line.find(r.answer, line.find(name) + len(name))
+        if at <= 0 or at + 32 > model.max_len:
+            continue
+        prompts.append(vocab.encode(line[:at]))
+        answers.append(r.answer)
+    model.eval()
+    got = [p.text for p in decode_batch(model, vocab, prompts, 32)] if prompts else []
+    correct = sum(g.startswith(a) for g, a in zip(got, answers))
+    return {"correct": correct, "total": len(answers), "of_people": len(rows),
+            "accuracy": 100.0 * correct / max(1, len(answers))}

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .config import Profile, shipped_names
+from .config import DataSettings, Profile, shipped_names
 from .config import load as load_config
 from .batches import BatchedCorruption, DatasetSource, TensorExamples
 from .checkpoint import load_model, save_model
@@ -21,6 +21,7 @@ from .datasets import QA, CharCorruptionDataset, NameDataset, documents, encode_
 from .errors import InputError
 from .evaluate import Prediction, accuracy, predict, predict_plain
 from .fileio import read_text
+from .lines import change_lines
 from .model import GPT, GPTConfig
 from .train import Trainer, TrainConfig, write_history
 from .vocab import Vocab
@@ -84,13 +85,14 @@ def model_config(profile: Profile, vocab: Vocab, variant: str, **overrides: Any)
 
 
 # ---- stages ---------------------------------------------------------------------
-def pretrain_source(corpus: Corpus, block_size: int, fast: bool, seed: int, max_chars: int | None = None):
-    """Span-corruption batches; max_chars cuts every line to its first characters (a profile's data.max_chars)."""
+def pretrain_source(corpus: Corpus, block_size: int, fast: bool, seed: int, data: DataSettings = DataSettings()):
+    """Span-corruption batches of the lines as the profile's data section changes and cuts them."""
+    text = change_lines(corpus.text, data)
     if fast:
-        return BatchedCorruption(corpus.text, corpus.vocab, block_size, max_chars=max_chars)
-    if max_chars is not None:
+        return BatchedCorruption(text, corpus.vocab, block_size, max_chars=data.max_chars)
+    if data.max_chars is not None:
         raise InputError("data.max_chars", "cutting lines is implemented on the fast path only")
-    return DatasetSource(CharCorruptionDataset(corpus.text, block_size, corpus.vocab, seed=seed, where=str(corpus.path)))
+    return DatasetSource(CharCorruptionDataset(text, block_size, corpus.vocab, seed=seed, where=str(corpus.path)))
 
 
 def finetune_source(corpus: Corpus, tsv_path: str | Path, block_size: int, fast: bool):
@@ -126,7 +128,7 @@ def pretrain_stage(profile: Profile, corpus: Corpus, variant: str, device: torch
     cfg = stage_config(profile, "pretrain", corpus.n_docs, **(train_overrides or {}))
     torch.manual_seed(cfg.seed)
     model = GPT(model_config(profile, corpus.vocab, variant, **(model_overrides or {})))
-    src = pretrain_source(corpus, model.config.block_size, fast, cfg.seed, profile.data.max_chars)
+    src = pretrain_source(corpus, model.config.block_size, fast, cfg.seed, profile.data)
     return train_stage(model, src, cfg, device, out_path, corpus.vocab, desc, quiet, **run)
 
 

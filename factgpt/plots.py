@@ -186,3 +186,35 @@ def recipe_plot(path: Path, recipes: list[dict]) -> Path:
     fig.tight_layout()
     save_png(fig, path)
     return path
+
+
+def curve_plot(path: Path, *records: dict) -> Path:
+    """Held-out accuracy and line recall against pretraining minutes, one colour per curve."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, rec in enumerate(records):
+        probes = rec["probes"]
+        if not probes:
+            continue
+        c = colours[i % len(colours)]
+        name = rec["profile"]["name"] if len(records) > 1 else ""
+        minutes = [p["pretrain_minutes"] for p in probes]
+        ax.plot(minutes, [p["heldout_accuracy"] for p in probes], "-o", color=c, ms=4,
+                label=f"{name} held-out accuracy (finetuned copy)".strip())
+        ax.plot(minutes, [p["line_recall_pretrained"]["accuracy"] for p in probes], "--s", color=c, ms=3.5,
+                alpha=0.8, label=f"{name} line recall (pretrained model)".strip())
+        for p in probes[:: max(1, len(probes) // 8)]:
+            ax.annotate(f"{p['epoch']}", (p["pretrain_minutes"], p["heldout_accuracy"]), fontsize=7,
+                        textcoords="offset points", xytext=(0, 5), ha="center", color=c)
+    first = records[0]
+    ax.axhline(REFERENCE["vanilla_pretrain"], color="grey", lw=0.8, ls=":")
+    ax.text(ax.get_xlim()[0], REFERENCE["vanilla_pretrain"], " seed write-up, pretrain → finetune (dev)",
+            fontsize=7, va="bottom", color="grey")
+    ax.set_xlabel(f"pretraining minutes ({first['device']}; probes not counted; numbers: epochs)")
+    ax.set_ylabel("% of the held-out people")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left")
+    ax.set_title(f"What pretraining stores and finetuning extracts ({first['variant']}, seed {first['seed']})", fontsize=10)
+    save_png(fig, path)
+    return path

@@ -38,7 +38,7 @@ def estimate_pretrain_seconds(prof: Profile, corpus: Corpus, variant: str, devic
     """Time two optimizer steps of the profile's pretraining and extrapolate."""
     mcfg = model_config(prof, corpus.vocab, variant)
     cfg = stage_config(prof, "pretrain", corpus.n_docs, seed=seed, max_epochs=1)
-    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.data.max_chars),
+    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.data),
                  cfg, device)
     batches = tr.source.epoch(cfg.batch_size, tr.gen)
     tr.step(next(batches))  # warm-up

@@ -59,7 +59,8 @@ The recite decoding lives in factgpt/recite.py and is used by the shipped model 
 """
 
 from .augment import augment_text, birth_front, name_key, question_key, split_line
-from .diagnostics import RECITE_ERRORS, line_recall, recite_errors, training_lines
+from ..evaluate import line_recall
+from .diagnostics import RECITE_ERRORS, recite_errors, training_lines
 from .runner import merge_recipe_results, run_once, run_recipe, write_recipe_predictions
 from .sources import Counterfactual, LineLM, MixedSource, MultiSpanCorruption, recipe_source, recite_suffixes
 from .spec import Recipe, RecipeSpec, course_architecture, load_recipe, recipe_names, shrink

@@ -1,18 +1,11 @@
-"""What a recipe run measures besides accuracy: whether the lines are stored (line recall)
-and where each wrong answer went wrong."""
+"""What a recipe run measures besides accuracy: the lines it stores (line recall is
+evaluate.line_recall) and where each wrong answer went wrong."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-
 from ..datasets import QA, documents
-from ..evaluate import decode_batch
 from ..heldout import name_of
-from ..model import GPT
 from ..people import line_name
-from ..vocab import Vocab
 from .augment import augment_text
 from .spec import Recipe
 
@@ -50,26 +43,3 @@ def recite_errors(rows: list[QA], lines: dict[str, str], recitations: list[str],
             kind = "garbled_copy"
         counts[kind] += 1
     return counts
-
-
-@torch.no_grad()
-def line_recall(model: GPT, vocab: Vocab, lines: dict[str, str], rows: list[QA]) -> dict[str, Any]:
-    """Is the fact stored? For people whose answer is in their pretraining line (after
-    the name), greedy continuation of the line up to the answer is checked to start with it.
-    Set against question accuracy this separates storing a fact from extracting it."""
-    prompts, answers = [], []
-    for r in rows:
-        name = name_of(r.question)
-        line = lines.get(name or "")
-        if line is None or name is None:
-            continue
-        at = line.find(r.answer, line.find(name) + len(name))
-        if at <= 0 or at + 32 > model.max_len:
-            continue
-        prompts.append(vocab.encode(line[:at]))
-        answers.append(r.answer)
-    model.eval()
-    got = [p.text for p in decode_batch(model, vocab, prompts, 32)] if prompts else []
-    correct = sum(g.startswith(a) for g, a in zip(got, answers))
-    return {"correct": correct, "total": len(answers), "of_people": len(rows),
-            "accuracy": 100.0 * correct / max(1, len(answers))}

@@ -26,7 +26,8 @@ from ..recite import recite, span_answers
 from ..results import mean_std
 from ..runinfo import device_name, git_commit
 from ..study import run_folder
-from .diagnostics import line_recall, recite_errors, training_lines
+from ..evaluate import line_recall
+from .diagnostics import recite_errors, training_lines
 from .sources import recipe_source
 from .spec import Recipe, RecipeSpec, load_recipe
 

@@ -1,0 +1,128 @@
+"""`factgpt curve`: what a profile's pretraining has stored and made extractable, epoch by epoch.
+
+One pretraining of the profile runs to its last epoch; at chosen epochs a copy
+of the model is probed:
+
+  line recall before finetuning   given a held-out person's pretraining line up
+                                  to the birthplace, does greedy continuation
+                                  write it? (is the fact stored?)
+  held-out accuracy               the copy finetuned as the profile finetunes a
+                                  pretrained model, on the training pairs minus
+                                  the held-out slice, then asked the slice's
+                                  questions (is the fact extractable?)
+  line recall after finetuning    the same continuation on the finetuned copy
+
+Dev is never touched. The JSON is rewritten after every probe, so a run cut
+short keeps what it measured; with --time_limit a run stops on time and
+--resume goes on from the saved training state, bit for bit as if it had not
+stopped (the probes leave the pretraining's random streams as they were).
+Pretraining minutes exclude the probes: they are the training's own time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .batches import TensorExamples
+from .config import Profile
+from .datasets import NameDataset
+from .errors import InputError
+from .evaluate import accuracy, line_recall, predict
+from .fileio import bundled_path, read_text, write_text_atomic
+from .heldout import split_heldout, to_tsv
+from .lines import pretraining_lines
+from .pipeline import Corpus, load_qa, pretrain_stage, stage_config, train_stage
+from .runinfo import device_name, git_commit
+
+FORMAT = "factgpt-curve-1"
+
+
+def probe_epochs(max_epochs: int, every: int, extra: list[int] | None = None) -> list[int]:
+    """Every `every`-th epoch, the extra ones asked for, and always the last."""
+    if every <= 0:
+        raise InputError("--probe_every", f"must be a positive number of epochs, got {every}")
+    chosen = set(range(every, max_epochs + 1, every)) | {max_epochs} | set(extra or [])
+    bad = [e for e in chosen if not 1 <= e <= max_epochs]
+    if bad:
+        raise InputError("--probe_at", f"epoch {bad[0]} is outside the profile's 1..{max_epochs}")
+    return sorted(chosen)
+
+
+def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "vanilla", seed: int = 0,
+              every: int = 10, extra: list[int] | None = None, device: torch.device = torch.device("cpu"),
+              time_limit_s: float | None = None, resume: bool = False, quiet: bool = False,
+              command: str = "") -> dict[str, Any]:
+    """Pretrain with probes; returns the record written to out/curve.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    record_path, state_model = out / "curve.json", out / "pretrain.safetensors"
+    train_rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, profile.model.block_size)
+    dev = {r.question for r in load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, True, profile.model.block_size)}
+    ft_rows, held = split_heldout(train_rows, corpus.text, exclude=dev)  # dev keeps the slice apart, never scores
+    lines = pretraining_lines(corpus.text, profile.data)
+    max_epochs = stage_config(profile, "pretrain", corpus.n_docs).max_epochs
+    epochs = probe_epochs(max_epochs, every, extra)
+
+    if resume:
+        if not record_path.is_file():
+            raise InputError(record_path, "no curve to resume (run without --resume first)")
+        record = json.loads(read_text(record_path))
+        if record.get("format") != FORMAT or record.get("profile") != profile.to_dict():
+            raise InputError(record_path, "this curve was measured with another profile; use a new --out")
+        if record.get("variant") != variant or record.get("seed") != seed:
+            raise InputError(record_path, f"this curve is of {record.get('variant')} seed {record.get('seed')}")
+        record["commands"].append(command)
+    else:
+        if record_path.exists():
+            raise InputError(record_path, "a curve is already here; --resume goes on with it, or choose a new --out")
+        record = {"format": FORMAT, "profile": profile.to_dict(), "variant": variant, "seed": seed,
+                  "probe_epochs": epochs, "heldout": len(held), "finetune_pairs": len(ft_rows),
+                  "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
+                  "commands": [command], "probes": [], "pretrain_done": False}
+    probe_s = sum(p["probe_seconds"] for p in record["probes"])
+    ft_cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=seed)
+    ft_src = TensorExamples(NameDataset(corpus.vocab, to_tsv(ft_rows), profile.model.block_size))
+
+    def probe(tr) -> None:
+        nonlocal probe_s
+        ep = tr.progress.epoch
+        if ep not in epochs or any(p["epoch"] == ep for p in record["probes"]):
+            return
+        t0 = time.time()
+        with torch.random.fork_rng(devices=[]):  # the pretraining's dropout stream stays as it was
+            model = copy.deepcopy(tr.model)
+            stored = line_recall(model, corpus.vocab, lines, held)
+            ft, _ = train_stage(model, ft_src, ft_cfg, device, None, corpus.vocab, "probe finetune", quiet=True)
+            preds = predict(ft.model, corpus.vocab, [r.question for r in held])
+            correct, total = accuracy(held, [p.text for p in preds])
+            after = line_recall(ft.model, corpus.vocab, lines, held)
+        losses = [h["loss"] for h in tr.progress.history if h["epoch"] == ep]
+        seconds = time.time() - t0
+        record["probes"].append({
+            "epoch": ep, "step": tr.progress.step,
+            "pretrain_minutes": (tr.progress.elapsed - probe_s) / 60,
+            "pretrain_loss": sum(losses) / max(1, len(losses)),
+            "finetune_loss": ft.progress.history[-1]["loss"],
+            "heldout_correct": correct, "heldout_total": total, "heldout_accuracy": 100.0 * correct / total,
+            "line_recall_pretrained": stored, "line_recall_finetuned": after,
+            "probe_seconds": seconds})
+        probe_s += seconds
+        write_text_atomic(record_path, json.dumps(record, indent=1) + "\n")
+        if not quiet:
+            p = record["probes"][-1]
+            print(f"epoch {ep}: {p['pretrain_minutes']:.1f} pretraining minutes, loss {p['pretrain_loss']:.3f}, "
+                  f"held-out {correct}/{total}, line recall {stored['correct']}/{stored['total']} "
+                  f"(after finetuning {after['correct']}/{after['total']})", file=sys.stderr, flush=True)
+
+    _, status = pretrain_stage(profile, corpus, variant, device, state_model, f"pretrain {variant}", quiet=quiet,
+                               train_overrides={"seed": seed}, resume=resume, time_limit_s=time_limit_s,
+                               save_every=500, on_epoch_end=probe)
+    record["pretrain_done"] = status == "done"
+    write_text_atomic(record_path, json.dumps(record, indent=1) + "\n")
+    return record
