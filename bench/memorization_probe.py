@@ -24,7 +24,7 @@ from factgpt.checkpoint import load_model
 from factgpt.datasets import documents, parse_tsv
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
 from factgpt.heldout import name_of
-from factgpt.recipes.augment import split_line
+from factgpt.lines import split_line
 from factgpt.runinfo import device_name, git_commit
 from factgpt.vocab import Vocab
 

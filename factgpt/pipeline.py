@@ -120,6 +120,11 @@ def train_stage(model: GPT, source, cfg: TrainConfig, device: torch.device, out_
     return trainer, status
 
 
+def _profile_meta(profile: Profile) -> dict[str, Any]:
+    """What a checkpoint records of its profile: its name and how it changed and cut the lines."""
+    return {"profile": profile.name, "data": asdict(profile.data)}
+
+
 def pretrain_stage(profile: Profile, corpus: Corpus, variant: str, device: torch.device, out_path: str | Path | None,
                    desc: str, *, fast: bool = True, quiet: bool = False, train_overrides: dict | None = None,
                    model_overrides: dict | None = None, **run: Any) -> tuple[Trainer, str]:
@@ -129,6 +134,7 @@ def pretrain_stage(profile: Profile, corpus: Corpus, variant: str, device: torch
     torch.manual_seed(cfg.seed)
     model = GPT(model_config(profile, corpus.vocab, variant, **(model_overrides or {})))
     src = pretrain_source(corpus, model.config.block_size, fast, cfg.seed, profile.data)
+    run["extra_meta"] = {**_profile_meta(profile), **(run.get("extra_meta") or {})}
     return train_stage(model, src, cfg, device, out_path, corpus.vocab, desc, quiet, **run)
 
 
@@ -144,6 +150,7 @@ def finetune_stage(profile: Profile, corpus: Corpus, tsv_path: str | Path, varia
     if model is None:
         model = GPT(model_config(profile, corpus.vocab, variant, **(model_overrides or {})))
     src = finetune_source(corpus, tsv_path, model.config.block_size, fast)
+    run["extra_meta"] = {**_profile_meta(profile), **(run.get("extra_meta") or {})}
     return train_stage(model, src, cfg, device, out_path, corpus.vocab, desc, quiet, **run)
 
 

@@ -20,8 +20,10 @@ from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
 from factgpt.tables import write_recipe_table
-from factgpt.recipes import (recipe_source, LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, augment_text, birth_front, load_recipe, name_key,
-                             question_key, recipe_names, recite_errors, run_once, shrink, split_line)
+from factgpt.config import DataSettings
+from factgpt.lines import birth_front, change_lines, name_key, question_key, split_line
+from factgpt.recipes import (recipe_source, LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, load_recipe,
+                             recipe_names, recite_errors, run_once, shrink)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -68,8 +70,8 @@ def test_birth_front_and_name_key_on_a_line():
 
 def test_augmentations_keep_every_sentence_of_every_line(wiki_text):
     docs = documents(wiki_text)
-    fronted = documents(augment_text(wiki_text, RecipeSpec(birth_front=True)))
-    keyed = documents(augment_text(wiki_text, RecipeSpec(name_key=True)))
+    fronted = documents(change_lines(wiki_text, DataSettings(birth_front=True)))
+    keyed = documents(change_lines(wiki_text, DataSettings(name_key=True)))
     assert len(fronted) == len(keyed) == len(docs)
     for before, front, key in zip(docs, fronted, keyed):
         name, sents = split_line(before)
@@ -282,12 +284,20 @@ def test_line_recall_checks_the_continuation_of_each_line(vocab, wiki_text, trai
 
 
 # ---- recite, then answer --------------------------------------------------------------------------------
-def test_recite_needs_question_keyed_lm_lines_without_mixed_questions():
-    RecipeSpec(track="B", objective="lm", question_key=True, recite=True)
-    for bad in ({"objective": "span", "question_key": True}, {"objective": "lm"},
-                {"objective": "lm", "question_key": True, "mix_qa": 0.5}):
+def test_recite_needs_question_keyed_lm_lines_without_mixed_questions(tmp_path):
+    RecipeSpec(track="B", objective="lm", recite=True)
+    for bad in ({"objective": "span"}, {"objective": "lm", "mix_qa": 0.5}):
         with pytest.raises(InputError, match="recipe.recite"):
             RecipeSpec(track="B", recite=True, **bad)
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps({"base": "course", "recipe": {"objective": "lm", "recite": True}}))
+    with pytest.raises(InputError, match="needs data.question_key") as e:
+        load_recipe(str(f))
+    assert e.value.where == str(f)
+    # the line changes moved from the recipe section to data: an old file says where they went
+    f.write_text(json.dumps({"base": "course", "recipe": {"birth_front": True}}))
+    with pytest.raises(InputError, match=r"recipe.birth_front: .*data.birth_front"):
+        load_recipe(str(f))
 
 
 def test_recite_lines_end_with_the_answer_of_training_people_only(vocab, wiki_text, train_tsv_text):
@@ -383,7 +393,7 @@ def test_counterfactual_drills_swap_the_place_and_teach_only_the_copied_answer(v
 
 def test_counterfactual_needs_recite():
     with pytest.raises(InputError, match="recipe.counterfactual"):
-        RecipeSpec(track="B", objective="lm", question_key=True, counterfactual=0.5)
+        RecipeSpec(track="B", objective="lm", counterfactual=0.5)
 
 
 def test_recite_errors_say_where_each_answer_went_wrong():

@@ -10,12 +10,6 @@ factgpt/configs/profiles/*.json) plus a "recipe" section saying what it changes:
                the training people (mixed training); 0 keeps pretraining on wiki.txt only
   views        corruption views of each line inside one step (the line comes
                `views` times in the same batch, each time corrupted anew)
-  name_key     repeat the person's name before every sentence of the line
-  birth_front  move the birth clause (from the word "born" on) to just after the
-               name (with data.max_chars this focuses pretraining on the facts)
-  question_key  start every line with the question about its person ("Where was
-               NAME born? " and then the line without its name), so that a name is
-               read in the same words in the lines and in the questions
   objective    "span": the course's span corruption; "lm": next-character
                prediction on each whole (cut) line, every character a target;
                "multispan": T5-style corruption, several short spans masked in one
@@ -24,8 +18,8 @@ factgpt/configs/profiles/*.json) plus a "recipe" section saying what it changes:
                ends with ⁇, and a training person's line then with the answer and ⁇;
                asked "Where was NAME born? ", the model writes the line it stored,
                then ⁇ and the answer, which it has learned to copy out of the line
-               from the training people (needs question_key and the lm objective;
-               replaces mixed questions)
+               from the training people (needs data.question_key and the lm
+               objective; replaces mixed questions)
   counterfactual  with recite: share of pretraining examples that teach copying
                rather than remembering: a training person's line with its birthplace
                swapped for another training answer (drawn anew every time), followed by
@@ -40,6 +34,9 @@ factgpt/configs/profiles/*.json) plus a "recipe" section saying what it changes:
                so that only the lines write facts and the questions learn to read them;
                with recite, the answers after the line's ⁇ (the key table would
                otherwise learn each answer by the line's last word, not copy it)
+The changes to each line (data.birth_front, data.name_key, data.question_key:
+the birth clause first, the name before every sentence, the line keyed by its
+question) are a profile's data settings, lines.py, shared with the study.
 A finetune_pretrained stage of 0 epochs skips finetuning (mixed training has
 already taught the question format).
 
@@ -50,7 +47,6 @@ Pretraining never sees a held-out or dev question.
 
 The package, one module per concern:
   spec         RecipeSpec, loading a recipe file, its tiny version for tests
-  augment      the text changes to each wiki.txt line (birth_front, name_key, question_key)
   sources      what pretraining draws its examples from (lines, multi-span, mixed, drills)
   diagnostics  what a run measures besides accuracy (line recall, where answers went wrong)
   runner       `factgpt reproduce --recipe`: every seed, results.json, predictions, models;
@@ -58,14 +54,13 @@ The package, one module per concern:
 The recite decoding lives in factgpt/recite.py and is used by the shipped model too.
 """
 
-from .augment import augment_text, birth_front, name_key, question_key, split_line
 from ..evaluate import line_recall
 from .diagnostics import RECITE_ERRORS, recite_errors, training_lines
 from .runner import merge_recipe_results, run_once, run_recipe, write_recipe_predictions
 from .sources import Counterfactual, LineLM, MixedSource, MultiSpanCorruption, recipe_source, recite_suffixes
 from .spec import Recipe, RecipeSpec, course_architecture, load_recipe, recipe_names, shrink
 
-__all__ = ["augment_text", "birth_front", "name_key", "question_key", "split_line", "RECITE_ERRORS", "line_recall",
+__all__ = ["RECITE_ERRORS", "line_recall",
            "recite_errors", "training_lines", "merge_recipe_results", "run_once", "run_recipe",
            "write_recipe_predictions", "Counterfactual", "LineLM", "MixedSource", "MultiSpanCorruption",
            "recipe_source", "recite_suffixes", "Recipe", "course_architecture", "RecipeSpec", "load_recipe", "recipe_names", "shrink"]

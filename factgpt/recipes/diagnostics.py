@@ -3,19 +3,15 @@ evaluate.line_recall) and where each wrong answer went wrong."""
 
 from __future__ import annotations
 
-from ..datasets import QA, documents
+from ..datasets import QA
 from ..heldout import name_of
-from ..people import line_name
-from .augment import augment_text
+from ..lines import pretraining_lines
 from .spec import Recipe
 
+
 def training_lines(recipe: Recipe, corpus_text: str) -> dict[str, str]:
-    """Each person's pretraining line as the recipe shows it (augmented, then cut), by name."""
-    max_chars = recipe.profile.data.max_chars
-    out = {}
-    for before, after in zip(documents(corpus_text), documents(augment_text(corpus_text, recipe.spec))):
-        out.setdefault(line_name(before), after[:max_chars] if max_chars else after)
-    return out
+    """Each person's pretraining line as the recipe shows it (changed, then cut), by name."""
+    return pretraining_lines(corpus_text, recipe.profile.data)
 
 
 RECITE_ERRORS = ("correct", "answer_not_in_line", "line_not_recited", "copied_another_span", "garbled_copy")

@@ -7,6 +7,7 @@ import shlex
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def run_recipe(args) -> int:
         # questions it never trained on (the held-out slice chooses thresholds).
         save_model(folder / f"seed{seed}" / "model.safetensors", r.pop("_model"), load_corpus(bundled_path("wiki.txt")).vocab,
                    {"recipe": recipe.name, "seed": seed, "max_chars": recipe.profile.data.max_chars,
-                    "spec": recipe.spec.__dict__, "heldout_questions": r.pop("_heldout"), "commit": commit})
+                    "data": asdict(recipe.profile.data), "spec": recipe.spec.__dict__, "heldout_questions": r.pop("_heldout"), "commit": commit})
         runs.append(r)
         say(f"[seed {seed}] held-out {r['heldout']['accuracy']:.1f}%, dev {r['dev']['accuracy']:.1f}% "
             f"({r['seconds']['total'] / 60:.1f} min)")

@@ -12,9 +12,9 @@ from ..batches import Batch, BatchedCorruption, TensorExamples
 from ..datasets import QA, NameDataset, documents
 from ..errors import InputError
 from ..heldout import name_of, to_tsv
+from ..lines import change_lines
 from ..people import line_name
 from ..vocab import MASK, Vocab
-from .augment import augment_text
 from .spec import Recipe, RecipeSpec
 
 class LineLM:
@@ -162,7 +162,7 @@ class MixedSource:
 
 def recipe_source(recipe: Recipe, corpus_text: str, vocab: Vocab, qa_rows: list[QA], block_size: int) -> MixedSource:
     spec: RecipeSpec = recipe.spec
-    text = augment_text(corpus_text, spec)
+    text = change_lines(corpus_text, recipe.profile.data)
     max_chars = recipe.profile.data.max_chars
     if spec.recite:
         lm = LineLM(text, vocab, block_size, max_chars, recite_suffixes(corpus_text, qa_rows),
@@ -189,7 +189,7 @@ def recite_suffixes(corpus_text: str, qa_rows: list[QA]) -> list[str]:
 
 
 class Counterfactual:
-    """Copying drills: a training person's (augmented, cut) line with its birthplace
+    """Copying drills: a training person's (changed, cut) line with its birthplace
     replaced by another training answer, then ⁇, that answer and ⁇. Remembering the
     person's true answer is wrong here; copying it from the line is right, here and in
     the true lines. Only the answer characters are targets."""

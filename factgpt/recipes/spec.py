@@ -11,6 +11,8 @@ from ..errors import InputError
 
 # What track A keeps of the course's model (configs/profiles/course.json).
 ARCHITECTURE = ("n_layer", "n_head", "n_embd", "block_size")
+# Settings that were a recipe's and are now every profile's (config.DataSettings, lines.py).
+MOVED_TO_DATA = ("birth_front", "name_key", "question_key")
 
 
 @dataclass
@@ -18,11 +20,8 @@ class RecipeSpec:
     track: str = "A"
     mix_qa: float = 0.0
     views: int = 1
-    name_key: bool = False
-    birth_front: bool = False
     objective: str = "span"
     qa_reads_only: bool = False
-    question_key: bool = False
     recite: bool = False
     counterfactual: float = 0.0
     span_answer: bool = False
@@ -46,8 +45,8 @@ class RecipeSpec:
             raise InputError("recipe.counterfactual", f"must be in [0, 1) and needs recite, got {self.counterfactual}")
         if self.span_answer and not self.recite:
             raise InputError("recipe.span_answer", "needs recite (the answer is a piece of the recitation)")
-        if self.recite and not (self.question_key and self.objective == "lm" and self.mix_qa == 0):
-            raise InputError("recipe.recite", "needs question_key, objective 'lm' and mix_qa 0 "
+        if self.recite and not (self.objective == "lm" and self.mix_qa == 0):
+            raise InputError("recipe.recite", "needs objective 'lm' and mix_qa 0 "
                                               "(the training people's answers follow their lines instead)")
 
 
@@ -85,6 +84,9 @@ def load_recipe(name_or_path: str) -> Recipe:
     profile = load_config("recipes", name_or_path)
     where = profile.where
     given = profile.recipe or {}
+    for k in MOVED_TO_DATA:
+        if k in given:
+            raise InputError(where, f"recipe.{k}: a change to the lines is set in the data section now (data.{k})")
     try:
         spec = RecipeSpec(**{k: check_setting(where, "recipe", RecipeSpec, k, v) for k, v in given.items()})
     except InputError as e:
@@ -94,6 +96,8 @@ def load_recipe(name_or_path: str) -> Recipe:
     course = course_architecture()
     if spec.track == "A" and ({k: getattr(profile.model, k) for k in ARCHITECTURE} != course or profile.model.word_keys):
         raise InputError(where, f"track A is the course model {course}; use track B for another model")
+    if spec.recite and not profile.data.question_key:
+        raise InputError(where, "recipe.recite needs data.question_key (the model recites the line its question keys)")
     if spec.qa_reads_only and not profile.model.word_keys:
         raise InputError(where, "recipe.qa_reads_only needs a model with word_keys")
     return Recipe(profile, spec)
