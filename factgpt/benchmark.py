@@ -123,7 +123,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         "fast": dict(pack=None, reference_kernels=False, precision=precision),
     }
     peak = {"fp32": matmul_peak(device, torch.float32)}
-    if resolve(precision, device) == "bf16":
+    if resolve(precision, device, training=True) == "bf16":
         peak["bf16"] = matmul_peak(device, torch.bfloat16)
     if resolve(precision, device) == "tf32":
         with matmul_precision("tf32", device):

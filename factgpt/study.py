@@ -95,7 +95,8 @@ def reproduce(args) -> int:
         if input("continue? [y/N] ").strip().lower() != "y":
             return 1
 
-    precision = resolve(args.precision, device)
+    precision = resolve(args.precision, device)  # decoding's; training's is resolved per stage
+    train_precision = resolve(args.precision, device, training=True)
     runs: dict[str, list[dict[str, Any]]] = {}
 
     def record(row: str, seed: int, preds_dev, preds_test, stages: dict[str, float], extra: dict | None = None):
@@ -132,7 +133,8 @@ def reproduce(args) -> int:
             "profile_settings": prof.to_dict(),
             "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
             "device": device_name(device),
-            "precision": precision,
+            "precision": train_precision,  # the training's (decoding runs in `precision`)
+            "decode_precision": precision,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "commit": commit,

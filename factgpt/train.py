@@ -113,7 +113,7 @@ class Trainer:
         if self.device.type == "cpu" and not self.model.config.reference:
             keep_freed_memory()  # page faults cost a CPU step about a tenth of its time (allocator.py)
         self.source = source
-        self.precision = resolve(cfg.precision, self.device)
+        self.precision = resolve(cfg.precision, self.device, training=True)
         self.optimizer = make_optimizer(self.model, cfg, self.device)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.progress = Progress()
