@@ -214,7 +214,8 @@ def curve_plot(path: Path, *records: dict) -> Path:
     ax.set_ylabel("% of the held-out people")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left")
+    if any(r["probes"] for r in records):
+        ax.legend(fontsize=7.5, loc="upper left")
     ax.set_title(f"What pretraining stores and finetuning extracts ({first['variant']}, seed {first['seed']})", fontsize=10)
     save_png(fig, path)
     return path

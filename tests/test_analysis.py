@@ -171,7 +171,7 @@ def test_error_splits_partition_dev(dev_and_train, wiki_text):
     by = {k: {b["bucket"]: b for b in s["buckets"]} for k, s in sp.items()}
     # the facts measured on the data files (factgpt/data/README.md)
     assert by["wiki_line"]["has a line"]["n"] == 500  # initials kept in names (people.split_name)
-    assert by["place_in_line"]["within the first 112 characters"]["n"] == 462
+    assert by["place_in_line"]["within the cut"]["n"] == 462  # the course's cut: 112 characters
     # accuracies against a direct count
     names = corpus_names(wiki_text)
     has = [name_of(r.question) in names for r in rows]
@@ -204,12 +204,15 @@ def study(tiny_study, tmp_path_factory, single_thread):
     return results_json, analysis, d / "analysis"
 
 
+ROWS = ["tiny/vanilla_pretrain", "tiny/synthesizer_pretrain", "tiny/vanilla_nopretrain"]
+
+
 def test_default_checkpoints_of_a_study(study):
     results_json, analysis, _ = study
     paths = resolve_model_paths(None, results_json)
-    assert list(paths) == ["vanilla_pretrain", "synthesizer_pretrain", "vanilla_nopretrain"]
-    assert paths["vanilla_pretrain"] == results_json.parent / "seed0" / "vanilla.finetune.safetensors"
-    assert all(p.name == ROW_FILES[row] for row, p in paths.items())
+    assert list(paths) == ROWS  # named PROFILE/ROW
+    assert paths["tiny/vanilla_pretrain"] == results_json.parent / "seed0" / "vanilla.finetune.safetensors"
+    assert all(p.name == ROW_FILES[row.split("/")[1]] for row, p in paths.items())
     with pytest.raises(InputError, match="no seed 3"):
         resolve_model_paths(None, results_json, study_seed=3)
 
@@ -218,9 +221,10 @@ def test_run_analysis_writes_everything(study):
     results_json, analysis, out = study
     on_disk = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
     assert on_disk == json.loads(json.dumps(analysis))
-    assert {"format", "main", "models", "confidence", "unseen", "errors", "figures", "study"} <= on_disk.keys()
-    assert on_disk["main"] == "vanilla_pretrain"
-    assert list(on_disk["confidence"]) == ["vanilla_pretrain", "synthesizer_pretrain", "vanilla_nopretrain"]
+    assert {"format", "main", "models", "confidence", "unseen", "errors", "hypothesis_c", "figures",
+            "study"} <= on_disk.keys()
+    assert on_disk["main"] == "tiny/vanilla_pretrain"
+    assert list(on_disk["confidence"]) == ROWS
     results = json.loads(results_json.read_text())
     dev_gold = [line.split("\t")[1] for line in read_text(bundled_path("birth_dev.tsv")).splitlines()]
     for row, c in on_disk["confidence"].items():
@@ -228,8 +232,9 @@ def test_run_analysis_writes_everything(study):
         assert sum(b["count"] for b in c["first_char"]["bins"]) == 500
         # the same predictions as the study's (fp32 on the CPU both times)
         assert on_disk["models"][row]["study_predictions_agreement"] == 1.0
-        assert c["correct"] == results["rows"][row]["runs"][0]["correct"]
-        study_preds = (results_json.parent / "seed0" / f"{row}.dev.predictions").read_text().splitlines()
+        study_row = row.split("/")[1]
+        assert c["correct"] == results["rows"][study_row]["runs"][0]["correct"]
+        study_preds = (results_json.parent / "seed0" / f"{study_row}.dev.predictions").read_text().splitlines()
         assert c["correct"] == sum(p == g for p, g in zip(study_preds, dev_gold))
         if c["correct"] in (0, 500):
             assert c["answer"]["auroc"] is None
@@ -238,12 +243,18 @@ def test_run_analysis_writes_everything(study):
     assert len(u["top_answers"]) <= 15 and len(u["top_training_places"]) == 15
     assert u["top_training_places"][0]["place"] == "London"
     assert 0 <= u["share_training_answers"] <= 1
-    for s in on_disk["errors"]["splits"].values():
-        assert sum(b["n"] for b in s["buckets"]) == 500
+    for row in ROWS:
+        assert on_disk["models"][row]["kind"] == "course" and on_disk["errors"]["rows"][row]["cut"] == 112  # the course cut (tiny has no max_chars)
+        for s in on_disk["errors"]["rows"][row]["splits"].values():
+            assert sum(b["n"] for b in s["buckets"]) == 500
+        for kind in ("spelling", "model_state"):
+            t = on_disk["hypothesis_c"]["rows"][row][kind]
+            assert t["names"] == 500 and 0 <= t["observed"] <= 1 and 0 < t["p_value"] <= 1, t
+    assert not on_disk["evidence"]  # no recite model here
     for name in on_disk["figures"].values():
         assert (out / name).read_bytes().startswith(PNG_MAGIC)
     assert (out / "report.html").is_file()
-    tsv = (out / "dev_vanilla_pretrain.tsv").read_text(encoding="utf-8").splitlines()
+    tsv = (out / "dev_tiny_vanilla_pretrain.tsv").read_text(encoding="utf-8").splitlines()
     assert len(tsv) == 501
 
 
@@ -299,8 +310,8 @@ def test_report_is_self_contained_html5(study):
     assert p.links and all(u.startswith("data:image/png;base64,") for u in p.links)
     rest = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
     assert not re.search(r"https?:|url\(|@import|<link|<iframe|<object", rest)  # nothing loads from outside
-    # the study's three figures, a reliability diagram per model, the unseen-name and error figures
-    assert len(p.imgs) == 3 + 3 + 3
+    # the study's three figures; per model a reliability diagram, two made-up-name figures and the splits
+    assert len(p.imgs) == 3 + 3 * 4
     for img in p.imgs:
         assert base64.b64decode(img["src"].split(",", 1)[1], validate=True).startswith(PNG_MAGIC)
         assert img.get("alt")
@@ -308,7 +319,7 @@ def test_report_is_self_contained_html5(study):
     for title in ROW_TITLES.values():
         assert title in text, title
     # numbers of the page come from analysis.json
-    c = analysis["confidence"]["vanilla_pretrain"]
+    c = analysis["confidence"]["tiny/vanilla_pretrain"]
     assert f"{c['correct']}/{c['n']}" in text
     assert f"{100 * analysis['unseen']['main']['share_training_answers']:.1f}%" in page
 
@@ -330,7 +341,7 @@ def test_report_renders_in_chromium(study, tmp_path):
     assert body, dom[:500]
     attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
     n_img = len(re.findall(r"<img\b", dom))
-    assert n_img == 9
+    assert n_img == 15
     assert attrs.get("images-total") == str(n_img) and attrs.get("images") == str(n_img), attrs
     assert attrs.get("errors") == "0", attrs
     tables = re.findall(r"<table>.*?</table>", dom, flags=re.S)
@@ -358,7 +369,7 @@ def test_command_on_a_checkpoint(tmp_path, vocab, capsys, monkeypatch, dev_rows)
         return [P(gold[q], 0.6 + 0.3 * (len(q) % 2), 0.9) if q in right else P("London", 0.1 + 0.5 * (len(q) % 2), 0.5)
                 for q in questions]
 
-    monkeypatch.setattr("factgpt.analysis.run.predict", fake_predict)
+    monkeypatch.setattr("factgpt.analysis.answers.predict", fake_predict)
     torch.manual_seed(0)
     ckpt = tmp_path / "untrained.safetensors"
     save_model(ckpt, GPT(GPTConfig(vocab_size=len(vocab), n_layer=1, n_head=2, n_embd=32)), vocab)
@@ -370,7 +381,7 @@ def test_command_on_a_checkpoint(tmp_path, vocab, capsys, monkeypatch, dev_rows)
     assert list(a["models"]) == ["mine"] and a["results_json"] is None and "study" not in a
     c = a["confidence"]["mine"]
     n_right = len(right) + sum(r.answer == "London" for r in dev_rows if r.question not in right)
-    assert c["correct"] == n_right and summary["dev_accuracy"] == pytest.approx(n_right / 500)
+    assert c["correct"] == n_right and summary["models"]["mine"]["dev_accuracy"] == pytest.approx(n_right / 500)
     conf = [0.6 + 0.3 * (len(r.question) % 2) if r.question in right else 0.1 + 0.5 * (len(r.question) % 2)
             for r in dev_rows]
     ok = [r.question in right or r.answer == "London" for r in dev_rows]
@@ -378,7 +389,11 @@ def test_command_on_a_checkpoint(tmp_path, vocab, capsys, monkeypatch, dev_rows)
     assert c["answer"]["ece"] == pytest.approx(C.ece(conf, ok))
     assert a["unseen"]["main"]["top_answers"][0] == {"answer": "London", "count": 500, "share": 1.0}
     assert a["unseen"]["main"]["share_training_answers"] == 1.0
-    assert len(a["errors"]["examples"]["correct"]) == 10
+    assert len(a["errors"]["rows"]["mine"]["examples"]["correct"]) == 10
+    # every made-up name answered London, so by chance and observed alike: the share of nearest people from London
+    for kind in ("spelling", "model_state"):
+        t = a["hypothesis_c"]["rows"]["mine"][kind]
+        assert t["observed"] == pytest.approx(t["chance"]) and t["verdict"].startswith("not supported")
     assert a["command"].startswith("factgpt analyze --reading_params_path")
     page = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
     assert "No results.json was given" in page
@@ -411,3 +426,48 @@ def test_command_bad_paths(tmp_path, monkeypatch):
     assert "\n" not in str(e.value)
     assert not (tmp_path / "o").exists()
 
+
+
+def test_error_splits_follow_the_models_own_view(dev_and_train, wiki_text):
+    """For a recite model's view (birth clause first, keyed by the question, cut at 80) the
+    'within the cut' bucket holds exactly the people whose pretraining line shows the place."""
+    from factgpt.config import DataSettings
+    from factgpt.lines import pretraining_lines
+
+    rows, train = dev_and_train
+    data = DataSettings(birth_front=True, question_key=True, max_chars=80)
+    feats = E.features(rows, wiki_text, train, data, 80)
+    lines = pretraining_lines(wiki_text, data)
+    within = sum(r.answer in lines[name_of(r.question)] for r in rows)
+    assert sum(f["place_in_line"] == "within the cut" for f in feats) == within
+    # moving the birth clause forward brings more places inside 80 characters than the plain cut at 80
+    plain = E.features(rows, wiki_text, train, DataSettings(), 80)
+    assert within > sum(f["place_in_line"] == "within the cut" for f in plain)
+
+
+def test_a_recite_model_side_by_side(tmp_path, vocab, study):
+    """A (tiny, untrained) recite checkpoint beside a course-objective one: answered its own way,
+    with its abstention rule, evidence and hypothesis (c), and the report shows both."""
+    results_json, _, _ = study
+    torch.manual_seed(0)
+    ckpt = tmp_path / "recite.safetensors"
+    meta = {"spec": {"recite": True, "birth_front": True, "question_key": True}, "max_chars": 60,
+            "abstention": {"thresholds": {"line_mean": 0.5, "line_mean_x_span": 0.1}}}
+    save_model(ckpt, GPT(GPTConfig(vocab_size=len(vocab), n_layer=1, n_head=2, n_embd=32)), vocab, meta)
+    course = resolve_model_paths(None, results_json)["tiny/vanilla_pretrain"]
+    a = run_analysis({"recite": ckpt, "tiny/vanilla_pretrain": course}, tmp_path / "a", None, seed=0, n_unseen=40,
+                     missing=[{"row": "course/x", "title": "course profile: x", "why": "no checkpoint"}])
+    assert a["main"] == "recite" and a["models"]["recite"]["kind"] == "recite"
+    assert a["models"]["recite"]["confidences"]["answer"].startswith("shown confidence")
+    ab = a["confidence"]["recite"]["abstention"]
+    assert 0 <= ab["dev_answered"] <= 1 and ab["dev_correct_answered"] + ab["dev_wrong_answered"] == pytest.approx(ab["dev_answered"])
+    assert a["errors"]["rows"]["recite"]["cut"] == 60 and a["errors"]["rows"]["tiny/vanilla_pretrain"]["cut"] == 112
+    ev = a["evidence"]["recite"]
+    assert sum(ev["errors"].values()) == 500 and ev["made_up_total"] == 40
+    assert "tiny/vanilla_pretrain" not in a["evidence"]
+    assert set(a["hypothesis_c"]["rows"]) == {"recite", "tiny/vanilla_pretrain"}
+    page = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    assert "The recite model's evidence" in page and "Hypothesis (c)" in page and "course profile: x" in page
+    p = PageParser()
+    p.feed(page)
+    assert not p.problems and not p.stack

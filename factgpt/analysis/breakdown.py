@@ -2,11 +2,13 @@
 
 Each split puts every dev question in exactly one bucket:
 
-- wiki_line: whether the person has a line in wiki.txt (the text before the
-  line's first ". " is the name, as in factgpt.heldout.corpus_names);
-- place_in_line: whether the gold place occurs within the first 112
-  characters of that line (the longest span pretraining ever shows), only
-  later in it, not in it, or there is no line;
+- wiki_line: whether the person has a line in wiki.txt (people.line_name
+  reads the name, initials included);
+- place_in_line: whether the gold place occurs in the line as the model's
+  pretraining showed it (changed as its data settings say, then cut where
+  it was cut: 112 characters for the course's span corruption, a profile's
+  or recipe's max_chars), only after that cut, not in the line at all, or
+  there is no line;
 - place_train_frequency: how often the gold place is a training answer;
 - name_length (characters) and name_words.
 """
@@ -18,19 +20,18 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
+from ..config import DataSettings
 from ..datasets import QA, documents
+from ..lines import change_lines
 from ..heldout import name_of
 from ..people import line_name
 from ..plots import plt
 from .figures import save
 
-SPAN = 112  # int(128 * 7 / 8): the longest prefix of a line that span corruption shows
-
 SPLITS: dict[str, tuple[str, list[str]]] = {
     "wiki_line": ("person has a wiki.txt line", ["has a line", "no line"]),
-    "place_in_line": ("gold place in the person's wiki.txt line",
-                      [f"within the first {SPAN} characters", f"only after character {SPAN}", "not in the line",
-                       "no line"]),
+    "place_in_line": ("gold place in the line as pretraining showed it",
+                      ["within the cut", "only after the cut", "not in the line", "no line"]),
     "place_train_frequency": ("times the gold place is a training answer", ["0", "1–2", "3–9", "≥10"]),
     "name_length": ("name length (characters)", ["≤11", "12–14", "15–17", "≥18"]),
     "name_words": ("words in the name", ["2", "3", "≥4"]),
@@ -38,8 +39,7 @@ SPLITS: dict[str, tuple[str, list[str]]] = {
 
 
 # Axis labels that fit under a bar.
-SHORT = {f"within the first {SPAN} characters": f"first\n{SPAN} chars",
-         f"only after character {SPAN}": f"after\nchar {SPAN}",
+SHORT = {"within the cut": "within\nthe cut", "only after the cut": "after\nthe cut",
          "not in the line": "not in\nthe line", "no line": "no\nline", "has a line": "has a\nline"}
 
 
@@ -59,20 +59,26 @@ def _length_bucket(n: int) -> str:
     return "≤11" if n <= 11 else "12–14" if n <= 14 else "15–17" if n <= 17 else "≥18"
 
 
-def features(rows: Sequence[QA], wiki_text: str, train_answers: Sequence[str]) -> list[dict[str, str]]:
-    """The bucket of every split for each dev question."""
+def features(rows: Sequence[QA], wiki_text: str, train_answers: Sequence[str],
+             data: DataSettings = DataSettings(), cut: int = 112) -> list[dict[str, str]]:
+    """The bucket of every split for each dev question; data and cut: how the model's
+    pretraining changed and cut each line (answers.ModelView)."""
     lines = corpus_lines(wiki_text)
+    seen: dict[str, list[str]] = defaultdict(list)  # each person's lines as pretraining changed them
+    for before, after in zip(documents(wiki_text), documents(change_lines(wiki_text, data)), strict=True):
+        seen[line_name(before)].append(after)
     freq = Counter(train_answers)
     out = []
     for r in rows:
         name = name_of(r.question) or r.question
         own = lines.get(name, [])
+        shown = seen.get(name, [])
         if not own:
             where = "no line"
-        elif any(r.answer in line[:SPAN] for line in own):
-            where = f"within the first {SPAN} characters"
-        elif any(r.answer in line for line in own):
-            where = f"only after character {SPAN}"
+        elif any(r.answer in line[:cut] for line in shown):
+            where = "within the cut"
+        elif any(r.answer in line for line in shown):
+            where = "only after the cut"
         else:
             where = "not in the line"
         words = len(name.split())

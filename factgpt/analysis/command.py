@@ -1,8 +1,11 @@
 """`factgpt analyze`: which checkpoints to analyse, and the command's arguments.
 
-With --reading_params_path, those checkpoints (optionally named `ROW=PATH`);
-else, with --results, the finetuned checkpoints `factgpt reproduce` wrote for
-one seed beside that results.json; else the model shipped with the package.
+With --reading_params_path, those checkpoints (optionally named `ROW=PATH`).
+Otherwise the models side by side: the shipped recite model first (the main
+model), then the finetuned checkpoints `factgpt reproduce` wrote for one seed
+beside --results (named PROFILE/ROW) or, without --results, the shipped laptop
+model, then the course profile's seed-0 checkpoints under results/course/seed0/
+when they are there (the report names those it could not find).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from ..argtypes import positive_int
 from ..errors import InputError
 from ..fileio import shipped_model
-from ..results import ROW_FILES
+from ..results import ROW_FILES, ROW_TITLES
 
 
 
@@ -71,7 +74,7 @@ def resolve_model_paths(paths: list[str] | None, results_json: str | Path | None
         results = load_results(rj)
         seed = _study_seed(results, rj, study_seed)
         folder = rj.parent / f"seed{seed}"
-        out = {row: folder / name for row, name in ROW_FILES.items() if (folder / name).is_file()}
+        out = {f"{results['profile']}/{row}": folder / name for row, name in ROW_FILES.items() if (folder / name).is_file()}
         if not out:
             raise InputError(folder, f"no finetuned checkpoint ({', '.join(ROW_FILES.values())}); "
                                      "pass --reading_params_path CHECKPOINT")
@@ -81,14 +84,35 @@ def resolve_model_paths(paths: list[str] | None, results_json: str | Path | None
         raise InputError("--reading_params_path",
                          "no model given and this installation ships none: pass "
                          "--reading_params_path CHECKPOINT or --results results/PROFILE/results.json")
-    return {"vanilla_pretrain": shipped}
+    return {"laptop/vanilla_pretrain": shipped}
+
+
+COURSE_SEED0 = Path("results/course/seed0")
+
+
+def default_models(results_json: str | Path | None, study_seed: int | None) -> tuple[dict[str, Path], list[dict]]:
+    """The models compared by default, the main one first, and the ones missing (title, why)."""
+    paths: dict[str, Path] = {}
+    recite = shipped_model("recite")
+    if recite is not None:
+        paths["recite"] = recite
+    paths.update(resolve_model_paths(None, results_json, study_seed))
+    missing = []
+    for row, name in ROW_FILES.items():
+        if (COURSE_SEED0 / name).is_file():
+            paths[f"course/{row}"] = COURSE_SEED0 / name
+        else:
+            missing.append({"row": f"course/{row}", "title": f"course profile: {ROW_TITLES[row]}",
+                            "why": f"no {COURSE_SEED0 / name}: the course profile's GPU runs kept no checkpoints"})
+    return paths, missing
 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reading_params_path", nargs="+", metavar="[ROW=]PATH", default=None,
                    help="finetuned checkpoints to analyse, the first is the main model; ROW= names a study row "
-                        "(default: the seed's checkpoints beside --results, else the shipped model)")
+                        "(default: the shipped recite model, the seed's checkpoints beside --results or the "
+                        "shipped laptop model, and results/course/seed0/ when present)")
     p.add_argument("--results", default=None, metavar="results/PROFILE/results.json",
                    help="the study's results.json: its table and curves go into the report, and its "
                         "checkpoints are analysed when no --reading_params_path is given")
@@ -106,18 +130,23 @@ def main(args: argparse.Namespace) -> int:
     from ..precision import resolve_device
     from .run import run_analysis  # delayed: see resolve_model_paths
 
-    paths = resolve_model_paths(args.reading_params_path, args.results, args.study_seed)
+    if args.reading_params_path:
+        paths, missing = resolve_model_paths(args.reading_params_path, args.results, args.study_seed), []
+    else:
+        paths, missing = default_models(args.results, args.study_seed)
     argv = getattr(args, "argv", None)
     analysis = run_analysis(paths, Path(args.out), Path(args.results) if args.results else None, args.seed,
                             n_unseen=args.n_unseen, device=resolve_device(args.device),
-                            command="factgpt " + " ".join(argv) if argv else None, quiet=args.quiet)
-    main_row = analysis["main"]
-    c = analysis["confidence"][main_row]
-    u = analysis["unseen"]["main"]
-    print(json.dumps({
-        "main": main_row, "dev_accuracy": c["accuracy"], "ece": c["answer"]["ece"], "auroc": c["answer"]["auroc"],
-        "unseen_top1_share": u["top1_share"], "unseen_share_training_answers": u["share_training_answers"],
-        "auroc_dev_vs_unseen": u["auroc_dev_vs_unseen"]["answer"],
-        "report": str(Path(args.out) / "report.html"),
-    }, indent=2))
+                            command="factgpt " + " ".join(argv) if argv else None, quiet=args.quiet,
+                            missing=missing)
+    summary = {}
+    for row in analysis["models"]:
+        c, u = analysis["confidence"][row], analysis["unseen"]["rows"][row]
+        h = analysis["hypothesis_c"]["rows"][row]
+        summary[row] = {"dev_accuracy": c["accuracy"], "auroc_right_wrong": c["answer"]["auroc"],
+                        "auroc_real_made_up": u["auroc_dev_vs_unseen"]["answer"],
+                        "made_up_top1_share": u["top1_share"],
+                        "nearest_by_spelling": h["spelling"]["verdict"], "nearest_by_state": h["model_state"]["verdict"]}
+    print(json.dumps({"main": analysis["main"], "models": summary, "report": str(Path(args.out) / "report.html")},
+                     indent=2, ensure_ascii=False))
     return 0

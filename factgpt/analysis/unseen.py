@@ -130,10 +130,11 @@ def plot_answers(path: Path, res: dict, model: str) -> Path:
     return path
 
 
-def plot_confidence(path: Path, res: dict, model: str) -> Path:
+def plot_confidence(path: Path, res: dict, model: str,
+                    kinds: Sequence[tuple[str, str]] = (("answer", "probability of the answer"),
+                                                        ("first_char", "probability of its first character"))) -> Path:
     """Histogram overlay of the confidence given to real dev names and to unseen names."""
 
-    kinds = (("answer", "probability of the answer"), ("first_char", "probability of its first character"))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, (kind, title) in zip(axes, kinds):
         h = res["confidence"][kind]["histogram"]
