@@ -100,6 +100,13 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
     abstention = Path("results/abstention/abstention.json")
     blocks["abstention"] = abstention_table(json.loads(abstention.read_text(encoding="utf-8"))) if abstention.is_file() else ""
     blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
+    curves = sorted(Path("results/laptop/curve").glob("*/curve.json"))
+    for c in curves:
+        blocks[f"curve:{c.parent.name}"] = curve_table(json.loads(c.read_text(encoding="utf-8")))
+    analysis = Path("results/analysis/analysis.json")
+    if analysis.is_file():
+        a = json.loads(analysis.read_text(encoding="utf-8"))
+        blocks["analysis"] = analysis_table(a) if a.get("hypothesis_c") else ""
     for page in pages:
         text = Path(page).read_text(encoding="utf-8")
         for marker, body in blocks.items():
@@ -108,7 +115,8 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
     # Which files the pages' tables were rendered from: the provenance of every number in them.
     sources = sorted({*map(str, files), *map(str, Path("results/recipes").glob("*/results.json")),
                       *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench),
-                      *([str(abstention)] if abstention.is_file() else [])})
+                      *([str(abstention)] if abstention.is_file() else []), *map(str, curves),
+                      *([str(analysis)] if analysis.is_file() else [])})
     index = {"command": f"factgpt table --readme {' '.join(pages)}", "pages": list(pages), "sources": sources}
     if Path("results").is_dir():
         write_text_atomic(Path("results/index.json"), json.dumps(index, indent=2) + "\n")
@@ -163,6 +171,49 @@ def abstention_table(a: dict) -> str:
         lines.append(f"| `{k}`{mark} | {v['real_vs_made_up']:.3f} | {v['right_vs_wrong']:.3f} |")
     lines += ["", f"Risk–coverage on dev, answering by `{rep['risk_coverage']['score']}` from the most confident: "
                   f"area {rep['risk_coverage']['area']:.2%} (the mean share of wrong answers over all coverages)."]
+    return "\n".join(lines) + "\n"
+
+
+def curve_table(record: dict) -> str:
+    """One curve (`factgpt curve`): a row per probe."""
+    p = record["profile"]
+    head = (f"Profile `{p['name']}` · {record['variant']} · seed {record['seed']} · {record['device']} · "
+            f"torch {record['torch']} · commit `{record['commit'][:12]}` · "
+            f"{'done' if record['pretrain_done'] else 'stopped before its last epoch (go on with --resume)'}")
+    lines = [head, "", "| epoch | pretraining minutes | pretraining loss | held-out accuracy (finetuned copy) | "
+                       "line recall, pretrained | line recall, finetuned |", "|---|---|---|---|---|---|"]
+    for x in record["probes"]:
+        lr, lf = x["line_recall_pretrained"], x["line_recall_finetuned"]
+        lines.append(f"| {x['epoch']} | {x['pretrain_minutes']:.1f} | {x['pretrain_loss']:.3f} | "
+                     f"{x['heldout_accuracy']:.1f}% ({x['heldout_correct']}/{x['heldout_total']}) | "
+                     f"{lr['accuracy']:.1f}% ({lr['correct']}/{lr['total']}) | "
+                     f"{lf['accuracy']:.1f}% ({lf['correct']}/{lf['total']}) |")
+    return "\n".join(lines) + "\n"
+
+
+def analysis_table(a: dict) -> str:
+    """The part-3 summary: each analysed model in a row (results/analysis/analysis.json)."""
+    lines = ["| model | dev accuracy | AUROC right / wrong | AUROC real / made-up | most frequent answer for made-up names "
+             "| made-up names: nearest person's birthplace, by spelling (chance) | by the model's reading (chance) |",
+             "|---|---|---|---|---|---|---|"]
+
+    def pc(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:.1f}%"
+
+    def au(x: float | None) -> str:
+        return "–" if x is None else f"{x:.2f}"
+
+    for row, m in a["models"].items():
+        c, u, h = a["confidence"][row], a["unseen"]["rows"][row], a["hypothesis_c"]["rows"][row]
+        top = u["top_answers"][0] if u.get("top_answers") else {"answer": "", "share": None}
+        refused = f"; refuses {pc(u['refused'])}" if "refused" in u else ""
+        near = [f"{pc(h[k]['observed'])} ({pc(h[k]['chance'])}, p = {h[k]['p_value']:.2g})"
+                for k in ("spelling", "model_state")]
+        lines.append(f"| {m['title']} | {pc(c['accuracy'])} | {au(c['answer']['auroc'])} | "
+                     f"{au(u['auroc_dev_vs_unseen']['answer'])} | {top['answer'] or '(empty)'} "
+                     f"({pc(top['share'])}){refused} | {near[0]} | {near[1]} |")
+    for x in a.get("missing", []):
+        lines.append(f"| {x['title']} | not analysed: {x['why']} | | | | | |")
     return "\n".join(lines) + "\n"
 
 
