@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_epochs", type=positive_int, default=None,
                    help="the pretraining's length (and the cosine's), instead of the profile's")
     p.add_argument("--time_limit", type=positive_float, default=None, metavar="MINUTES",
-                   help="stop after this many minutes (state saved); --resume goes on")
+                   help="stop once the curve has run this many minutes, counting every piece and its "
+                        "probes (state saved); --resume goes on")
     p.add_argument("--resume", action="store_true", help="go on with the curve in --out")
     p.add_argument("--out", default="runs/curve", help="folder for curve.json and the training state")
     add_common(p)

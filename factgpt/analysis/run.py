@@ -18,6 +18,7 @@ from ..heldout import name_of
 from ..lines import pretraining_lines
 from ..pipeline import load_corpus, load_qa
 from ..results import ROW_TITLES
+from ..runinfo import device_name, git_commit
 from . import breakdown as E
 from . import confidence as C
 from . import evidence as V
@@ -131,8 +132,10 @@ def run_analysis(model_paths: dict[str, Path], out_dir: Path, results_json: Path
     analysis: dict[str, Any] = {
         "format": FORMAT,
         "command": command,
+        "commit": git_commit(),
+        "torch": torch.__version__,
         "seed": seed,
-        "device": str(device),
+        "device": device_name(device),
         "precision": "fp32",
         "main": main_row,
         "results_json": str(results_json) if results_json is not None else None,
