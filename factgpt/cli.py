@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("curve", help="one pretraining of a profile, probed every few epochs: held-out accuracy "
                                      "and line recall against pretraining minutes")
-    p.add_argument("--profile", default="laptop", help="course | smoke | laptop | quick | a JSON file (default laptop)")
+    p.add_argument("--profile", default="laptop", help="course | smoke | laptop | a JSON file (default laptop)")
     p.add_argument("--variant", choices=VARIANTS, default="vanilla")
     p.add_argument("--probe_every", type=positive_int, default=10, metavar="EPOCHS")
     p.add_argument("--probe_at", type=positive_int, nargs="+", default=None, metavar="EPOCH",

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import InputError
 from .fileio import write_text_atomic
-from .plots import recipe_plot, study_plots
+from .plots import curve_plot, recipe_plot, study_plots
 from .results import ROW_TITLES, is_study, read_results
 
 
@@ -102,7 +102,9 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
     blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
     curves = sorted(Path("results/laptop/curve").glob("*/curve.json"))
     for c in curves:
-        blocks[f"curve:{c.parent.name}"] = curve_table(json.loads(c.read_text(encoding="utf-8")))
+        record = json.loads(c.read_text(encoding="utf-8"))
+        blocks[f"curve:{c.parent.name}"] = curve_table(record)
+        curve_plot(c.parent / "curve.png", record)  # the figure too, from the same file
     analysis = Path("results/analysis/analysis.json")
     if analysis.is_file():
         a = json.loads(analysis.read_text(encoding="utf-8"))
@@ -177,9 +179,13 @@ def abstention_table(a: dict) -> str:
 def curve_table(record: dict) -> str:
     """One curve (`factgpt curve`): a row per probe."""
     p = record["profile"]
+    if record["pretrain_done"]:
+        state = "done"
+    else:
+        last = record["probes"][-1]["epoch"] if record["probes"] else 0
+        state = f"stopped after epoch {last} of {p['pretrain']['max_epochs']}"
     head = (f"Profile `{p['name']}` · {record['variant']} · seed {record['seed']} · {record['device']} · "
-            f"torch {record['torch']} · commit `{record['commit'][:12]}` · "
-            f"{'done' if record['pretrain_done'] else 'stopped before its last epoch (go on with --resume)'}")
+            f"torch {record['torch']} · commit `{record['commit'][:12]}` · {state}")
     lines = [head, "", "| epoch | pretraining minutes | pretraining loss | held-out accuracy (finetuned copy) | "
                        "line recall, pretrained | line recall, finetuned |", "|---|---|---|---|---|---|"]
     for x in record["probes"]:
