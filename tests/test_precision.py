@@ -32,3 +32,20 @@ def test_tf32_setting_is_restored_after_an_error():
     with pytest.raises(RuntimeError), matmul_precision("tf32", torch.device("cuda")):
         raise RuntimeError("boom")
     assert torch.get_float32_matmul_precision() == before
+
+
+def test_auto_trains_in_bf16_on_a_bf16_cpu_only_once_shown(monkeypatch):
+    """CPU_BF16_TRAINING off: fp32 everywhere; on: bf16 for training on a CPU with the instructions,
+    never for decoding (committed predictions are compared exactly) and never without them."""
+    import factgpt.precision as P
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(P, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(P, "CPU_BF16_TRAINING", False)
+    assert P.resolve("auto", cpu, training=True) == "fp32"
+    monkeypatch.setattr(P, "CPU_BF16_TRAINING", True)
+    assert P.resolve("auto", cpu, training=True) == "bf16"
+    assert P.resolve("auto", cpu) == "fp32"
+    assert P.resolve("fp32", cpu, training=True) == "fp32"
+    monkeypatch.setattr(P, "cpu_has_native_bf16", lambda: False)
+    assert P.resolve("auto", cpu, training=True) == "fp32"

@@ -63,7 +63,6 @@ def recite_evidence(dev_rows: Sequence[QA], dev: Sequence[Answer], made_up: Sequ
                     nearest_people: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """Examples and counts for the evidence section; lines: each person's pretraining line by name."""
     rng = random.Random(seed)
-    questions = [r.question for r in dev_rows]
     recs = [a.recitation or "" for a in dev]
     errors = recite_errors(list(dev_rows), lines, recs, [a.text for a in dev])
 
