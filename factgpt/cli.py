@@ -130,10 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="the whole study: every row, every seed, results JSON, table and plots")
     p.add_argument("--profile", default=None, help="course | smoke | laptop | a JSON file (default: course on a GPU, laptop on a CPU)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: both")
     p.add_argument("--out", default=None, help="the run's folder (default: a new runs/PROFILE-DATE-TIME)")
     p.add_argument("--yes", action="store_true", help="do not ask before a run estimated to take hours")
+    p.add_argument("--time_limit", type=positive_float, default=None, metavar="MINUTES",
+                   help="stop this piece after this many minutes of training, the stage's state saved; "
+                        "--resume goes on")
+    p.add_argument("--resume", action="store_true",
+                   help="go on with the run in --out: its profile, seeds and variants, finished rows kept, "
+                        "a stopped stage resumed exactly")
     p.add_argument("--recipe", default=None, metavar="NAME",
                    help="run a recipe beyond the course (factgpt/configs/recipes/NAME.json or a JSON file) instead of the study")
     add_common(p)
@@ -384,6 +390,10 @@ def cmd_reproduce(args) -> int:
     if args.recipe is not None:
         if args.profile is not None:
             raise InputError("--recipe", "a recipe carries its own settings; do not combine it with --profile")
+        if args.time_limit is not None or args.resume:
+            raise InputError("--recipe", "a recipe runs in one piece: --time_limit and --resume are for the study")
+        args.seeds = args.seeds if args.seeds is not None else [0]
+        args.variants = args.variants if args.variants is not None else list(VARIANTS)
         from .recipes import run_recipe
 
         return run_recipe(args)

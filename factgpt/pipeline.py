@@ -111,7 +111,7 @@ def train_stage(model: GPT, source, cfg: TrainConfig, device: torch.device, out_
             raise InputError(state or "--resume", "no training state to resume from (it is written next to --writing_params_path)")
         trainer.load_state(state)
     status = trainer.train(progress_bar=not quiet, desc=desc, time_limit_s=time_limit_s,
-                           state_path=state if (save_every or time_limit_s or resume) else None,
+                           state_path=state if (save_every or time_limit_s is not None or resume) else None,
                            save_every=save_every, on_epoch_end=on_epoch_end)
     if out_path and status == "done" and is_main():
         save_model(out_path, trainer.model, vocab, {"stage": desc, "train_config": trainer.cfg.__dict__ | {},

@@ -23,10 +23,10 @@ import torch
 from .config import Profile
 from .errors import InputError
 from .evaluate import london, write_predictions
-from .fileio import bundled_path, write_text_atomic
-from .model import GPT
-from .pipeline import (Corpus, evaluate_rows, finetune_stage, load_corpus, load_profile, load_qa, model_config, pretrain_source,
-                       pretrain_stage, profile_names, score, stage_config)
+from .fileio import bundled_path, read_text, write_text_atomic
+from .model import GPT, VARIANTS
+from .pipeline import (Corpus, evaluate_rows, finetune_stage, load_corpus, load_for, load_profile, load_qa,
+                       model_config, pretrain_source, pretrain_stage, profile_names, score, stage_config)
 from .precision import resolve, resolve_device
 from .results import REFERENCE, ROW_TITLES, summarize
 from .runinfo import device_name, git_commit
@@ -67,12 +67,46 @@ def run_folder(out: str | None, name: str) -> Path:
     return p
 
 
+class _OutOfTime(Exception):
+    """This piece's --time_limit ran out inside a stage; the stage's state is saved for --resume."""
+
+
+def _plan(args) -> tuple[str | None, list[int], list[str], dict | None]:
+    """The run's profile, seeds and variants, and (with --resume) what the run in --out already holds.
+
+    A resumed run keeps its own plan: options given again must agree with it, so that
+    the pieces of one results.json are of one study.
+    """
+    if not args.resume:
+        return args.profile, args.seeds or [0], args.variants or list(VARIANTS), None
+    if args.out is None:
+        raise InputError("--resume", "needs --out: the folder of the run to go on with")
+    path = Path(args.out) / "results.json"
+    if not path.is_file():
+        raise InputError(path, "no run to resume here (start it without --resume)")
+    prior = json.loads(read_text(path))
+    plan = prior.get("plan")
+    if not prior.get("partial"):
+        raise InputError(path, "this run is complete: nothing to resume")
+    if plan is None:
+        raise InputError(path, "this run records no plan (it was made before runs could be resumed)")
+    for opt, given, planned in (("--profile", args.profile, plan["profile"]), ("--seeds", args.seeds, plan["seeds"]),
+                                ("--variants", args.variants, plan["variants"])):
+        if given is not None and given != planned:
+            raise InputError(path, f"this run is of {opt} {planned}; resume it without {opt} or start a new --out")
+    return plan["profile"], plan["seeds"], plan["variants"], prior
+
+
 def reproduce(args) -> int:
     commit = git_commit()  # the code that runs, recorded before anything can change it
     device = resolve_device(args.device)
-    profile_name = args.profile or default_profile(device)
+    profile_arg, seeds, variants, prior = _plan(args)
+    profile_name = profile_arg or default_profile(device)
     prof = load_profile(profile_name)
     name = prof.name
+    if prior is not None and prior["profile_settings"] != prof.to_dict():
+        raise InputError(Path(args.out) / "results.json",
+                         f"profile {profile_name} has changed since this run started; start a new --out")
     out = run_folder(args.out, name)
     out.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus(bundled_path("wiki.txt"))
@@ -81,23 +115,36 @@ def reproduce(args) -> int:
     test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof.model.block_size)
     # --quiet hides the progress bars; these lines are the run's log.
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
-    say(f"profile {name}{'' if args.profile else ' (the default on this device; choose with --profile)'}: "
+    say(f"profile {name}{'' if profile_arg else ' (the default on this device; choose with --profile)'}: "
         f"{prof.description}")
-    say(f"device {device_name(device)}; seeds {args.seeds}; variants {args.variants}; writing {out}")
+    say(f"device {device_name(device)}; seeds {seeds}; variants {variants}; "
+        f"{'resuming' if prior else 'writing'} {out}")
 
-    est = estimate_pretrain_seconds(prof, corpus, "vanilla", device, args.seeds[0])
-    total_est = est * len(args.variants) * len(args.seeds)
-    say(f"estimated pretraining time: {est / 60:.1f} min per run, {total_est / 3600:.2f} h for all runs")
-    if total_est > 3 * 3600 and device.type == "cpu" and not args.yes:
-        if not sys.stdin.isatty():
-            raise InputError("--profile", f"{name} would take about {total_est / 3600:.1f} h on this CPU; "
-                                          "pass --yes to run it anyway, or --profile laptop")
-        if input("continue? [y/N] ").strip().lower() != "y":
-            return 1
+    if prior is None:
+        est = estimate_pretrain_seconds(prof, corpus, "vanilla", device, seeds[0])
+        total_est = est * len(variants) * len(seeds)
+        say(f"estimated pretraining time: {est / 60:.1f} min per run, {total_est / 3600:.2f} h for all runs")
+        if total_est > 3 * 3600 and device.type == "cpu" and not args.yes:
+            if not sys.stdin.isatty():
+                raise InputError("--profile", f"{name} would take about {total_est / 3600:.1f} h on this CPU; "
+                                              "pass --yes to run it anyway, or --profile laptop")
+            if input("continue? [y/N] ").strip().lower() != "y":
+                return 1
 
     precision = resolve(args.precision, device)  # decoding's; training's is resolved per stage
     train_precision = resolve(args.precision, device, training=True)
-    runs: dict[str, list[dict[str, Any]]] = {}
+    command = "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    # a resumed run keeps the rows it finished and the record of every earlier piece
+    runs: dict[str, list[dict[str, Any]]] = {r: list(v["runs"]) for r, v in (prior or {}).get("rows", {}).items()}
+    pieces = [*(prior or {}).get("pieces", []), {"command": command, "commit": commit}]
+    piece_start = time.time()
+
+    def time_left() -> float | None:
+        """Seconds this piece may still train; a stage started with none left still takes one step."""
+        return None if args.time_limit is None else max(0.0, 60 * args.time_limit - (time.time() - piece_start))
+
+    def done(row: str, seed: int) -> bool:
+        return any(r["seed"] == seed for r in runs.get(row, []))
 
     def record(row: str, seed: int, preds_dev, preds_test, stages: dict[str, float], extra: dict | None = None):
         sd = out / f"seed{seed}"
@@ -116,29 +163,44 @@ def reproduce(args) -> int:
         t = evaluate_rows(model, corpus.vocab, test_rows, precision=precision)
         return d, t, time.time() - t0
 
-    def train(stage, seed: int, tag: str, *where, path: Path, **kw):
-        """One stage (pipeline.pretrain_stage or finetune_stage) of one seed, timed and logged."""
-        t0 = time.time()
-        tr, _ = stage(prof, corpus, *where, device, path, f"{tag} seed {seed}", quiet=args.quiet,
-                      train_overrides={"seed": seed, "precision": args.precision}, **kw)
+    def train(stage, seed: int, tag: str, *where, path: Path, **kw) -> tuple[GPT, float, float]:
+        """One stage (pipeline.pretrain_stage or finetune_stage) of one seed: its model, training
+        seconds (over every piece) and final loss. A stage whose checkpoint a piece already wrote
+        is loaded; a stage a time limit stopped goes on from its saved state."""
+        history = Path(f"{path}.history.json")
+        if prior is not None and path.is_file() and history.is_file():
+            model, _ = load_for(path, corpus, where[-1], device)
+            h = json.loads(read_text(history))
+            say(f"[seed {seed}] {tag}: done in an earlier piece ({path.name})")
+            return model, h["seconds"], h["history"][-1]["loss"]
+        state = Path(f"{path}.state")
+        resume = state.is_file() and prior is not None
+        tr, status = stage(prof, corpus, *where, device, path, f"{tag} seed {seed}", quiet=args.quiet,
+                           train_overrides={"seed": seed, "precision": args.precision}, resume=resume,
+                           time_limit_s=time_left(), save_every=500 if args.time_limit else None, **kw)
+        if status != "done":
+            raise _OutOfTime(f"{tag} seed {seed} at step {tr.progress.step} of {tr.total_steps}")
+        state.unlink(missing_ok=True)  # the checkpoint holds what the state did; states are large
         h = tr.progress.history
-        say(f"[seed {seed}] {tag}: {tr.progress.step} steps in {time.time() - t0:.0f} s, "
-            f"loss {h[0]['loss']:.3f} → {h[-1]['loss']:.3f}")
-        return tr, time.time() - t0
+        say(f"[seed {seed}] {tag}: {tr.progress.step} steps in {tr.progress.elapsed:.0f} s"
+            f"{' (over pieces)' if resume else ''}, loss {h[0]['loss']:.3f} → {h[-1]['loss']:.3f}")
+        return tr.model, tr.progress.elapsed, h[-1]["loss"]
 
     def write_results(partial: bool) -> dict:
         results = {
             "profile": name,
             "description": prof.description,
             "profile_settings": prof.to_dict(),
-            "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
+            "command": pieces[0]["command"],
             "device": device_name(device),
             "precision": train_precision,  # the training's (decoding runs in `precision`)
             "decode_precision": precision,
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "commit": commit,
-            "seeds": sorted({x["seed"] for r in runs.values() for x in r}) if partial else args.seeds,
+            "commit": pieces[0]["commit"],
+            "seeds": sorted({x["seed"] for r in runs.values() for x in r}) if partial else seeds,
+            "plan": {"profile": profile_name, "seeds": seeds, "variants": variants},
+            "pieces": pieces,
             "reference": REFERENCE,
             "rows": {row: summarize(r) for row, r in runs.items()},
         }
@@ -147,25 +209,35 @@ def reproduce(args) -> int:
         write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
         return results
 
-    for seed in args.seeds:
-        (out / f"seed{seed}").mkdir(exist_ok=True)
-        record("london", seed, london(dev_rows), london(test_rows), {})
+    write_results(partial=True)  # the plan is on disk before the first stage, so any stop can be resumed
+    try:
+        for seed in seeds:
+            sd = out / f"seed{seed}"
+            sd.mkdir(exist_ok=True)
+            if not done("london", seed):
+                record("london", seed, london(dev_rows), london(test_rows), {})
 
-        tr, t_ft = train(finetune_stage, seed, "finetune (no pretraining)", train_tsv, "vanilla",
-                         path=out / f"seed{seed}" / "vanilla.nopretrain.safetensors")
-        d, t, t_ev = evaluate(tr.model)
-        record("vanilla_nopretrain", seed, d, t, {"finetune": t_ft, "evaluate": t_ev},
-               {"final_loss": {"finetune": tr.progress.history[-1]["loss"]}})
+            if not done("vanilla_nopretrain", seed):
+                model, t_ft, loss = train(finetune_stage, seed, "finetune (no pretraining)", train_tsv, "vanilla",
+                                          path=sd / "vanilla.nopretrain.safetensors")
+                d, t, t_ev = evaluate(model)
+                record("vanilla_nopretrain", seed, d, t, {"finetune": t_ft, "evaluate": t_ev},
+                       {"final_loss": {"finetune": loss}})
 
-        for variant in args.variants:
-            pre, t_pre = train(pretrain_stage, seed, f"pretrain {variant}", variant,
-                               path=out / f"seed{seed}" / f"{variant}.pretrain.safetensors")
-            ft, t_ft = train(finetune_stage, seed, f"finetune {variant}", train_tsv, variant, model=pre.model,
-                             path=out / f"seed{seed}" / f"{variant}.finetune.safetensors")
-            d, t, t_ev = evaluate(ft.model)
-            record(f"{variant}_pretrain", seed, d, t, {"pretrain": t_pre, "finetune": t_ft, "evaluate": t_ev},
-                   {"final_loss": {"pretrain": pre.progress.history[-1]["loss"],
-                                   "finetune": ft.progress.history[-1]["loss"]}})
+            for variant in variants:
+                if done(f"{variant}_pretrain", seed):
+                    continue
+                pre, t_pre, pre_loss = train(pretrain_stage, seed, f"pretrain {variant}", variant,
+                                             path=sd / f"{variant}.pretrain.safetensors")
+                ft, t_ft, ft_loss = train(finetune_stage, seed, f"finetune {variant}", train_tsv, variant, model=pre,
+                                          path=sd / f"{variant}.finetune.safetensors")
+                d, t, t_ev = evaluate(ft)
+                record(f"{variant}_pretrain", seed, d, t, {"pretrain": t_pre, "finetune": t_ft, "evaluate": t_ev},
+                       {"final_loss": {"pretrain": pre_loss, "finetune": ft_loss}})
+    except _OutOfTime as e:
+        write_results(partial=True)
+        say(f"time limit reached in {e}; state saved. Go on with: factgpt reproduce --out {out} --resume")
+        return 0
 
     results = write_results(partial=False)
     print(write_study_outputs(out, results))

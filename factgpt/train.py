@@ -303,5 +303,6 @@ class Trainer:
 
 def write_history(path: str | Path, trainer: Trainer, extra: dict | None = None) -> None:
     body = {"train_config": asdict(trainer.cfg), "precision": trainer.precision,
+            "seconds": trainer.progress.elapsed,  # the training's own time, over every piece of a resumed run
             "history": trainer.progress.history, **(extra or {})}
     write_text_atomic(path, json.dumps(body) + "\n")

@@ -372,6 +372,71 @@ def test_reproduce_cut_short_keeps_the_rows_it_finished(tmp_path, monkeypatch):
     assert list(results["rows"]) == ["london", "vanilla_nopretrain"]
 
 
+PIECES_PROFILE = {**TINY_PROFILE, "description": "test profile: a few steps a stage",
+                  "pretrain": {**TINY_PROFILE["pretrain"], "batch_size": 1024},
+                  "finetune_pretrained": {**TINY_PROFILE["finetune_pretrained"], "batch_size": 1024},
+                  "finetune_scratch": {**TINY_PROFILE["finetune_scratch"], "batch_size": 1024}}
+
+
+def test_reproduce_in_pieces_gives_the_one_run_bit_for_bit(tmp_path):
+    prof = tmp_path / "pieces.json"
+    prof.write_text(json.dumps(PIECES_PROFILE))
+    common = ["--quiet", "--device", "cpu", "--precision", "fp32"]
+    rc, _, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "whole", "--seeds", "1",
+                     "--variants", "vanilla", *common)
+    assert rc == 0, err
+    # a time limit of a millionth of a minute: every piece takes one step of one stage and stops
+    rc, _, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "parts", "--seeds", "1",
+                     "--variants", "vanilla", "--time_limit", "0.000001", *common)
+    assert rc == 0 and "Go on with: factgpt reproduce --out" in err, err
+    pieces, log = 1, err
+    while json.loads((tmp_path / "parts" / "results.json").read_text()).get("partial"):
+        assert list((tmp_path / "parts" / "seed1").glob("*.state")), "a stopped stage leaves its state"
+        rc, _, err = cli("reproduce", "--out", tmp_path / "parts", "--resume", "--time_limit", "0.000001", *common)
+        assert rc == 0, err
+        pieces, log = pieces + 1, log + err
+        assert pieces < 40
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    parts = json.loads((tmp_path / "parts" / "results.json").read_text())
+    assert "done in an earlier piece (vanilla.pretrain.safetensors)" in log  # a finished stage is loaded, not rerun
+    assert len(parts["pieces"]) == pieces and parts["seeds"] == [1] and "partial" not in parts
+    assert parts["plan"] == {"profile": str(prof), "seeds": [1], "variants": ["vanilla"]}
+    assert list(parts["rows"]) == list(whole["rows"])
+    for row in whole["rows"]:
+        assert parts["rows"][row]["runs"][0]["correct"] == whole["rows"][row]["runs"][0]["correct"], row
+        assert parts["rows"][row]["runs"][0].get("final_loss") == whole["rows"][row]["runs"][0].get("final_loss")
+        for split in ("dev", "test"):
+            name = f"seed1/{row}.{split}.predictions"
+            assert (tmp_path / "parts" / name).read_text() == (tmp_path / "whole" / name).read_text(), name
+    from safetensors.torch import load_file
+
+    for ck in ("vanilla.nopretrain", "vanilla.pretrain", "vanilla.finetune"):
+        a, b = (load_file(tmp_path / d / "seed1" / f"{ck}.safetensors") for d in ("whole", "parts"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), ck
+    assert not list((tmp_path / "parts").rglob("*.state"))  # states go once their stage is saved
+    assert (tmp_path / "parts" / "table.md").is_file()
+
+
+def test_reproduce_resume_refuses_what_it_cannot_go_on_with(tmp_path):
+    prof = tmp_path / "pieces.json"
+    prof.write_text(json.dumps(PIECES_PROFILE))
+    common = ["--quiet", "--device", "cpu", "--precision", "fp32"]
+    assert_one_line_error(*cli("reproduce", "--resume", *common), "--resume", "needs --out")
+    assert_one_line_error(*cli("reproduce", "--out", tmp_path / "none", "--resume", *common),
+                          "no run to resume here")
+    rc, _, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "run", "--seeds", "2", "--variants", "vanilla",
+                     "--time_limit", "0.000001", *common)
+    assert rc == 0, err
+    assert_one_line_error(*cli("reproduce", "--out", tmp_path / "run", "--resume", "--seeds", "0", *common),
+                          "this run is of --seeds [2]")
+    assert_one_line_error(*cli("reproduce", "--out", tmp_path / "run", "--resume", "--profile", "smoke", *common),
+                          "this run is of --profile")
+    prof.write_text(json.dumps({**PIECES_PROFILE, "description": "changed"}))
+    assert_one_line_error(*cli("reproduce", "--out", tmp_path / "run", "--resume", *common), "has changed")
+    assert_one_line_error(*cli("reproduce", "--recipe", "mix25", "--time_limit", "5", *common),
+                          "a recipe runs in one piece")
+
+
 def _fake_results(folder: Path, profile: str, seeds: list[int], partial: bool = False, bump: int = 0,
                   row: str = "vanilla_pretrain", precision: str = "fp32") -> Path:
     rows = {"london": {"runs": [{"seed": s, "correct": 25, "total": 500, "accuracy": 5.0, "seconds": {}}

@@ -1,0 +1,88 @@
+"""Held-out accuracy of one pretrained model under several finetuning settings.
+
+A curve (`factgpt curve`) finetunes every probe as its profile says; this asks
+whether another finetuning would get more of the stored facts out of the same
+pretrained weights. Each setting finetunes a fresh copy on the training pairs
+minus the held-out slice, then scores greedy answers on the slice and the line
+recall after finetuning. birth_dev.tsv is not touched. Writes the JSON after
+every setting, so a run that is stopped keeps what it measured.
+
+    python bench/finetune_sweep.py --profile bench/curves/front80_qkey_cos120.json \\
+        --pretrained runs/curve/pretrain.safetensors --settings 10:6e-4 3:6e-4 10:2e-4 \\
+        --out results/laptop/finetune_sweep/front80_qkey_cos120.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from factgpt.batches import TensorExamples
+from factgpt.datasets import NameDataset
+from factgpt.evaluate import accuracy, line_recall, predict
+from factgpt.fileio import bundled_path, write_text_atomic
+from factgpt.heldout import split_heldout, to_tsv
+from factgpt.lines import pretraining_lines
+from factgpt.pipeline import load_corpus, load_for, load_profile, load_qa, stage_config, train_stage
+from factgpt.runinfo import device_name, git_commit
+
+
+def parse_setting(text: str) -> tuple[int, float]:
+    """EPOCHS:LR, e.g. 10:6e-4."""
+    try:
+        epochs, lr = text.split(":")
+        return int(epochs), float(lr)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected EPOCHS:LR such as 10:6e-4, got {text!r}") from None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", required=True, help="the profile the model was pretrained with")
+    ap.add_argument("--pretrained", required=True, help="a pretrained checkpoint (e.g. a curve's pretrain.safetensors)")
+    ap.add_argument("--settings", type=parse_setting, nargs="+", required=True, metavar="EPOCHS:LR")
+    ap.add_argument("--variant", default="vanilla")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    device = torch.device("cpu")
+    profile = load_profile(args.profile)
+    corpus = load_corpus(bundled_path("wiki.txt"))
+    rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, profile.model.block_size)
+    dev = {r.question for r in load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, True, profile.model.block_size)}
+    ft_rows, held = split_heldout(rows, corpus.text, exclude=dev)
+    src = TensorExamples(NameDataset(corpus.vocab, to_tsv(ft_rows), profile.model.block_size))
+    lines = pretraining_lines(corpus.text, profile.data)
+    base, meta = load_for(args.pretrained, corpus, args.variant, device)
+    record = {"profile": profile.to_dict(), "pretrained": args.pretrained, "pretrained_steps": meta.get("steps"),
+              "variant": args.variant, "seed": args.seed, "heldout": len(held), "finetune_pairs": len(ft_rows),
+              "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
+              "command": "python bench/finetune_sweep.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+              "line_recall_pretrained": line_recall(base, corpus.vocab, lines, held), "settings": []}
+    for epochs, lr in args.settings:
+        t0 = time.time()
+        model, _ = load_for(args.pretrained, corpus, args.variant, device)
+        cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=args.seed, max_epochs=epochs,
+                           learning_rate=lr)
+        ft, _ = train_stage(model, src, cfg, device, None, corpus.vocab, f"finetune {epochs}:{lr:g}", quiet=True)
+        correct, total = accuracy(held, [p.text for p in predict(ft.model, corpus.vocab, [r.question for r in held])])
+        record["settings"].append({
+            "epochs": epochs, "learning_rate": lr, "finetune_loss": ft.progress.history[-1]["loss"],
+            "heldout_correct": correct, "heldout_total": total, "heldout_accuracy": 100.0 * correct / total,
+            "line_recall_finetuned": line_recall(ft.model, corpus.vocab, lines, held),
+            "seconds": time.time() - t0})
+        print(f"{epochs} epochs at lr {lr:g}: held-out {correct}/{total} = {100.0 * correct / total:.1f}%",
+              file=sys.stderr, flush=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out, json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
