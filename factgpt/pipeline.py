@@ -103,13 +103,17 @@ def finetune_source(corpus: Corpus, tsv_path: str | Path, block_size: int, fast:
 def train_stage(model: GPT, source, cfg: TrainConfig, device: torch.device, out_path: str | Path | None,
                 vocab: Vocab, desc: str, quiet: bool = False, compile: bool = False,
                 resume: bool = False, time_limit_s: float | None = None, save_every: int | None = None,
-                extra_meta: dict | None = None, on_epoch_end=None) -> tuple[Trainer, str]:
+                extra_meta: dict | None = None, on_epoch_end=None,
+                time_left_s: float | None = None) -> tuple[Trainer, str]:
+    """time_limit_s counts the stage's whole training, every piece of it; time_left_s only from now."""
     trainer = Trainer(model, source, cfg, device, compile=compile)
     state = f"{out_path}.state" if out_path else None
     if resume:
         if not state or not Path(state).is_file():
             raise InputError(state or "--resume", "no training state to resume from (it is written next to --writing_params_path)")
         trainer.load_state(state)
+    if time_left_s is not None:
+        time_limit_s = trainer.progress.elapsed + time_left_s
     status = trainer.train(progress_bar=not quiet, desc=desc, time_limit_s=time_limit_s,
                            state_path=state if (save_every or time_limit_s is not None or resume) else None,
                            save_every=save_every, on_epoch_end=on_epoch_end)

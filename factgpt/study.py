@@ -177,7 +177,7 @@ def reproduce(args) -> int:
         resume = state.is_file() and prior is not None
         tr, status = stage(prof, corpus, *where, device, path, f"{tag} seed {seed}", quiet=args.quiet,
                            train_overrides={"seed": seed, "precision": args.precision}, resume=resume,
-                           time_limit_s=time_left(), save_every=500 if args.time_limit else None, **kw)
+                           time_left_s=time_left(), save_every=500 if args.time_limit else None, **kw)
         if status != "done":
             raise _OutOfTime(f"{tag} seed {seed} at step {tr.progress.step} of {tr.total_steps}")
         state.unlink(missing_ok=True)  # the checkpoint holds what the state did; states are large
