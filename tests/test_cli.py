@@ -417,6 +417,27 @@ def test_reproduce_in_pieces_gives_the_one_run_bit_for_bit(tmp_path):
     assert (tmp_path / "parts" / "table.md").is_file()
 
 
+def test_a_resumed_stage_gets_its_whole_piece_of_time(tmp_path):
+    """time_left_s counts from the resume, not from the stage's first piece: a stage that has
+    already trained for a (recorded) million seconds still runs to the end in a long piece."""
+    from factgpt.checkpoint import load_tensors, save_tensors
+    from factgpt.pipeline import load_corpus, load_profile, pretrain_stage
+
+    prof_path = tmp_path / "pieces.json"
+    prof_path.write_text(json.dumps(PIECES_PROFILE))
+    prof, corpus = load_profile(str(prof_path)), load_corpus(bundled_path("wiki.txt"))
+    path = tmp_path / "pre.safetensors"
+    tr, status = pretrain_stage(prof, corpus, "vanilla", torch.device("cpu"), path, "p", quiet=True,
+                                train_overrides={"precision": "fp32"}, time_left_s=0.0)
+    assert status == "stopped" and tr.progress.step == 1
+    tensors, meta = load_tensors(f"{path}.state")
+    meta["progress"]["elapsed"] = 1e6
+    save_tensors(f"{path}.state", tensors, meta)
+    tr, status = pretrain_stage(prof, corpus, "vanilla", torch.device("cpu"), path, "p", quiet=True,
+                                train_overrides={"precision": "fp32"}, resume=True, time_left_s=3600.0)
+    assert status == "done" and tr.progress.step == tr.total_steps > 2
+
+
 def test_reproduce_resume_refuses_what_it_cannot_go_on_with(tmp_path):
     prof = tmp_path / "pieces.json"
     prof.write_text(json.dumps(PIECES_PROFILE))
