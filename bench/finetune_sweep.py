@@ -31,6 +31,7 @@ from factgpt.heldout import split_heldout, to_tsv
 from factgpt.lines import pretraining_lines
 from factgpt.pipeline import load_corpus, load_for, load_profile, load_qa, stage_config, train_stage
 from factgpt.runinfo import device_name, git_commit
+from factgpt.train import model_from_state
 
 
 def parse_setting(text: str) -> tuple[int, float]:
@@ -45,7 +46,9 @@ def parse_setting(text: str) -> tuple[int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", required=True, help="the profile the model was pretrained with")
-    ap.add_argument("--pretrained", required=True, help="a pretrained checkpoint (e.g. a curve's pretrain.safetensors)")
+    ap.add_argument("--pretrained", required=True,
+                    help="a pretrained checkpoint (a curve's pretrain.safetensors) or the training state of a "
+                         "pretraining stopped on time (pretrain.safetensors.state)")
     ap.add_argument("--settings", type=parse_setting, nargs="+", required=True, metavar="EPOCHS:LR")
     ap.add_argument("--variant", default="vanilla")
     ap.add_argument("--seed", type=int, default=0)
@@ -60,15 +63,26 @@ def main() -> None:
     ft_rows, held = split_heldout(rows, corpus.text, exclude=dev)
     src = TensorExamples(NameDataset(corpus.vocab, to_tsv(ft_rows), profile.model.block_size))
     lines = pretraining_lines(corpus.text, profile.data)
-    base, meta = load_for(args.pretrained, corpus, args.variant, device)
+
+    def pretrained():
+        """A fresh copy of the pretrained weights, from a checkpoint or a stopped run's training state."""
+        if args.pretrained.endswith(".state"):
+            model, meta = model_from_state(args.pretrained)
+            if model.config.variant != args.variant:
+                raise SystemExit(f"{args.pretrained}: the state is of the {model.config.variant} variant")
+            return model.to(device), {"steps": meta["progress"]["step"], "epoch": meta["progress"]["epoch"]}
+        return load_for(args.pretrained, corpus, args.variant, device)
+
+    base, meta = pretrained()
     record = {"profile": profile.to_dict(), "pretrained": args.pretrained, "pretrained_steps": meta.get("steps"),
+              "pretrained_epoch": meta.get("epoch"),
               "variant": args.variant, "seed": args.seed, "heldout": len(held), "finetune_pairs": len(ft_rows),
               "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
               "command": "python bench/finetune_sweep.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
               "line_recall_pretrained": line_recall(base, corpus.vocab, lines, held), "settings": []}
     for epochs, lr in args.settings:
         t0 = time.time()
-        model, _ = load_for(args.pretrained, corpus, args.variant, device)
+        model, _ = pretrained()
         cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=args.seed, max_epochs=epochs,
                            learning_rate=lr)
         ft, _ = train_stage(model, src, cfg, device, None, corpus.vocab, f"finetune {epochs}:{lr:g}", quiet=True)

@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop once the curve has run this many minutes, counting every piece and its "
                         "probes (state saved); --resume goes on")
     p.add_argument("--resume", action="store_true", help="go on with the curve in --out")
+    p.add_argument("--keep_weights", action="store_true",
+                   help="also keep each probe's pretrained weights (out/pretrain-epochNNN.safetensors), "
+                        "e.g. to finetune them otherwise later")
     p.add_argument("--out", default="runs/curve", help="folder for curve.json and the training state")
     add_common(p)
 
@@ -417,7 +420,8 @@ def cmd_curve(args) -> int:
     record = run_curve(profile, load_corpus(bundled_path("wiki.txt")), out, variant=args.variant, seed=args.seed,
                        every=args.probe_every, extra=args.probe_at, device=resolve_device(args.device),
                        time_limit_s=None if args.time_limit is None else args.time_limit * 60,
-                       resume=args.resume, quiet=args.quiet, command="factgpt " + " ".join(args.argv))
+                       resume=args.resume, quiet=args.quiet, keep_weights=args.keep_weights,
+                       command="factgpt " + " ".join(args.argv))
     png = curve_plot(out / "curve.png", record)
     state = "done" if record["pretrain_done"] else "stopped on time: go on with --resume"
     print(f"wrote {out / 'curve.json'} and {png} ({len(record['probes'])} probes; {state})", file=sys.stderr)

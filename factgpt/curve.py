@@ -25,12 +25,14 @@ import copy
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .batches import TensorExamples
+from .checkpoint import save_model
 from .config import Profile
 from .datasets import NameDataset
 from .errors import InputError
@@ -58,8 +60,9 @@ def probe_epochs(max_epochs: int, every: int, extra: list[int] | None = None) ->
 def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "vanilla", seed: int = 0,
               every: int = 10, extra: list[int] | None = None, device: torch.device = torch.device("cpu"),
               time_limit_s: float | None = None, resume: bool = False, quiet: bool = False,
-              command: str = "") -> dict[str, Any]:
-    """Pretrain with probes; returns the record written to out/curve.json."""
+              keep_weights: bool = False, command: str = "") -> dict[str, Any]:
+    """Pretrain with probes; returns the record written to out/curve.json.
+    keep_weights: save each probe's pretrained weights as out/pretrain-epochNNN.safetensors."""
     out.mkdir(parents=True, exist_ok=True)
     record_path, state_model = out / "curve.json", out / "pretrain.safetensors"
     train_rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, profile.model.block_size)
@@ -97,6 +100,10 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
         t0 = time.time()
         with torch.random.fork_rng(devices=[]):  # the pretraining's dropout stream stays as it was
             model = copy.deepcopy(tr.model)
+            if keep_weights:
+                save_model(out / f"pretrain-epoch{ep:03d}.safetensors", model, corpus.vocab,
+                           {"stage": f"pretrain {variant}", "steps": tr.progress.step, "epoch": ep,
+                            "profile": profile.name, "data": asdict(profile.data)})
             stored = line_recall(model, corpus.vocab, lines, held)
             ft, _ = train_stage(model, ft_src, ft_cfg, device, None, corpus.vocab, "probe finetune", quiet=True)
             preds = predict(ft.model, corpus.vocab, [r.question for r in held])

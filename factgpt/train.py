@@ -31,7 +31,7 @@ from .batches import Batch, pack
 from .checkpoint import load_tensors, save_tensors
 from .errors import InputError
 from .fileio import write_text_atomic
-from .model import GPT
+from .model import GPT, GPTConfig
 from .precision import autocast, matmul_precision, resolve
 
 
@@ -299,6 +299,26 @@ class Trainer:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.gen.set_state(tensors["rng.gen"])
         self.progress = Progress(**meta["progress"])
+
+
+def model_from_state(path: str | Path) -> tuple[GPT, dict[str, Any]]:
+    """The model of a training state (`<checkpoint>.state`) and the state's metadata.
+
+    A run stopped on time leaves only its state; this reads the weights out of it
+    without an optimizer, e.g. to finetune what a stopped pretraining had stored.
+    """
+    tensors, meta = load_tensors(path)
+    if meta.get("format") != "factgpt-train-state-1":
+        raise InputError(path, "not a factgpt training-state file")
+    try:
+        model = GPT(GPTConfig(**meta["model_config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(path, f"bad model config in the training state: {e}") from None
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    if set(weights) != set(model.state_dict()):
+        raise InputError(path, "the training state's tensors do not match its model config")
+    model.load_state_dict(weights)
+    return model, meta
 
 
 def write_history(path: str | Path, trainer: Trainer, extra: dict | None = None) -> None:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from factgpt.checkpoint import load_model
 from factgpt.cli import main
 from factgpt.config import DataSettings
 from factgpt.curve import probe_epochs
@@ -46,8 +47,11 @@ def _probes(out):
 
 @pytest.mark.slow
 def test_a_stopped_curve_resumes_to_the_same_probes(tmp_path, capsys):
-    assert _curve(tmp_path, tmp_path / "whole") == 0
+    assert _curve(tmp_path, tmp_path / "whole", "--keep_weights") == 0
     whole, probes = _probes(tmp_path / "whole")
+    for ep in (2, 3):  # each probe's pretrained weights, kept
+        model, meta = load_model(tmp_path / "whole" / f"pretrain-epoch00{ep}.safetensors")
+        assert meta["epoch"] == ep and model.config.variant == "vanilla"
     assert [p["epoch"] for p in probes] == [2, 3] and whole["pretrain_done"]
     for p in probes:
         assert p["heldout_total"] == 300 and 0 <= p["heldout_correct"] <= 300

@@ -16,7 +16,8 @@ from factgpt.batches import DatasetSource, TensorExamples
 from factgpt.datasets import NameDataset
 from factgpt.evaluate import predict
 from factgpt.pipeline import load_profile, stage_config
-from factgpt.train import NonFiniteLoss, Trainer, TrainConfig, lr_multiplier, make_optimizer
+from factgpt.errors import InputError
+from factgpt.train import NonFiniteLoss, Trainer, TrainConfig, lr_multiplier, make_optimizer, model_from_state
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -167,6 +168,21 @@ def test_reference_path_and_fast_path_give_the_same_losses(make_model, vocab, tr
     assert ref.progress.tokens == fast.progress.tokens == 160 * 127
     for (n, p), q in zip(ref.model.named_parameters(), fast.model.parameters()):
         torch.testing.assert_close(p, q, atol=1e-4, rtol=1e-3, msg=n)
+
+
+# ---- the model inside a training state ----------------------------------------------------------------------
+def test_model_from_state_is_the_trained_model(make_model, vocab, train_tsv_text, tmp_path):
+    ds = NameDataset(vocab, "\n".join(train_tsv_text.split("\n")[:48]), 128)
+    tr = Trainer(make_model(), TensorExamples(ds), TrainConfig(max_epochs=1, batch_size=16, precision="fp32"))
+    tr.train(progress_bar=False, state_path=tmp_path / "m.state", save_every=1)
+    model, meta = model_from_state(tmp_path / "m.state")
+    assert meta["progress"]["step"] == tr.progress.step == 3
+    assert model.config == tr.model.config
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    (tmp_path / "other.state").write_bytes((tmp_path / "m.state").read_bytes()[:100])
+    with pytest.raises(InputError, match="other.state"):
+        model_from_state(tmp_path / "other.state")
 
 
 # ---- non-finite loss -------------------------------------------------------------------------------------
