@@ -23,24 +23,22 @@ from pathlib import Path
 
 import torch
 
-from factgpt.batches import TensorExamples
-from factgpt.datasets import NameDataset
-from factgpt.evaluate import accuracy, line_recall, predict
+from factgpt.curve import HeldoutProbe
 from factgpt.fileio import bundled_path, write_text_atomic
-from factgpt.heldout import split_heldout, to_tsv
-from factgpt.lines import pretraining_lines
-from factgpt.pipeline import load_corpus, load_for, load_profile, load_qa, stage_config, train_stage
+from factgpt.pipeline import load_corpus, load_for, load_profile, stage_config
 from factgpt.runinfo import device_name, git_commit
 from factgpt.train import model_from_state
 
 
-def parse_setting(text: str) -> tuple[int, float]:
-    """EPOCHS:LR, e.g. 10:6e-4."""
+def parse_setting(text: str) -> tuple[int, float, int | None]:
+    """EPOCHS:LR or EPOCHS:LR:BATCH, e.g. 10:6e-4 or 3:6e-4:64 (without BATCH: the profile's batch)."""
     try:
-        epochs, lr = text.split(":")
-        return int(epochs), float(lr)
+        parts = text.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError
+        return int(parts[0]), float(parts[1]), int(parts[2]) if len(parts) == 3 else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected EPOCHS:LR such as 10:6e-4, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected EPOCHS:LR[:BATCH] such as 10:6e-4 or 3:6e-4:64, got {text!r}") from None
 
 
 def main() -> None:
@@ -49,7 +47,7 @@ def main() -> None:
     ap.add_argument("--pretrained", required=True,
                     help="a pretrained checkpoint (a curve's pretrain.safetensors) or the training state of a "
                          "pretraining stopped on time (pretrain.safetensors.state)")
-    ap.add_argument("--settings", type=parse_setting, nargs="+", required=True, metavar="EPOCHS:LR")
+    ap.add_argument("--settings", type=parse_setting, nargs="+", required=True, metavar="EPOCHS:LR[:BATCH]")
     ap.add_argument("--variant", default="vanilla")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
@@ -58,11 +56,7 @@ def main() -> None:
     device = torch.device("cpu")
     profile = load_profile(args.profile)
     corpus = load_corpus(bundled_path("wiki.txt"))
-    rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, profile.model.block_size)
-    dev = {r.question for r in load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, True, profile.model.block_size)}
-    ft_rows, held = split_heldout(rows, corpus.text, exclude=dev)
-    src = TensorExamples(NameDataset(corpus.vocab, to_tsv(ft_rows), profile.model.block_size))
-    lines = pretraining_lines(corpus.text, profile.data)
+    slice_ = HeldoutProbe.of(profile, corpus)  # the same slice and finetuning pairs as a curve's probes
 
     def pretrained():
         """A fresh copy of the pretrained weights, from a checkpoint or a stopped run's training state."""
@@ -76,24 +70,20 @@ def main() -> None:
     base, meta = pretrained()
     record = {"profile": profile.to_dict(), "pretrained": args.pretrained, "pretrained_steps": meta.get("steps"),
               "pretrained_epoch": meta.get("epoch"),
-              "variant": args.variant, "seed": args.seed, "heldout": len(held), "finetune_pairs": len(ft_rows),
+              "variant": args.variant, "seed": args.seed, "heldout": len(slice_.held), "finetune_pairs": slice_.finetune_pairs,
               "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
               "command": "python bench/finetune_sweep.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-              "line_recall_pretrained": line_recall(base, corpus.vocab, lines, held), "settings": []}
-    for epochs, lr in args.settings:
+              "line_recall_pretrained": slice_.stored(base), "settings": []}
+    for epochs, lr, batch in args.settings:
         t0 = time.time()
         model, _ = pretrained()
         cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=args.seed, max_epochs=epochs,
-                           learning_rate=lr)
-        ft, _ = train_stage(model, src, cfg, device, None, corpus.vocab, f"finetune {epochs}:{lr:g}", quiet=True)
-        correct, total = accuracy(held, [p.text for p in predict(ft.model, corpus.vocab, [r.question for r in held])])
-        record["settings"].append({
-            "epochs": epochs, "learning_rate": lr, "finetune_loss": ft.progress.history[-1]["loss"],
-            "heldout_correct": correct, "heldout_total": total, "heldout_accuracy": 100.0 * correct / total,
-            "line_recall_finetuned": line_recall(ft.model, corpus.vocab, lines, held),
-            "seconds": time.time() - t0})
-        print(f"{epochs} epochs at lr {lr:g}: held-out {correct}/{total} = {100.0 * correct / total:.1f}%",
-              file=sys.stderr, flush=True)
+                           learning_rate=lr, batch_size=batch)
+        scored = slice_.finetune_and_score(model, cfg, device)
+        record["settings"].append({"epochs": epochs, "learning_rate": lr, "batch_size": cfg.batch_size, **scored,
+                                   "seconds": time.time() - t0})
+        print(f"{epochs} epochs at lr {lr:g}, batch {cfg.batch_size}: held-out {scored['heldout_correct']}/"
+              f"{scored['heldout_total']} = {scored['heldout_accuracy']:.1f}%", file=sys.stderr, flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.out, json.dumps(record, indent=1) + "\n")
 

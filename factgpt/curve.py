@@ -25,7 +25,7 @@ import copy
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,16 @@ import torch
 from .batches import TensorExamples
 from .checkpoint import save_model
 from .config import Profile
-from .datasets import NameDataset
+from .datasets import QA, NameDataset
 from .errors import InputError
 from .evaluate import accuracy, line_recall, predict
 from .fileio import bundled_path, read_text, write_text_atomic
 from .heldout import split_heldout, to_tsv
 from .lines import pretraining_lines
+from .model import GPT
 from .pipeline import Corpus, load_qa, pretrain_stage, stage_config, train_stage
 from .runinfo import device_name, git_commit
+from .train import TrainConfig
 
 FORMAT = "factgpt-curve-1"
 
@@ -57,6 +59,41 @@ def probe_epochs(max_epochs: int, every: int, extra: list[int] | None = None) ->
     return sorted(chosen)
 
 
+@dataclass
+class HeldoutProbe:
+    """The held-out slice of the training pairs and what a probe does with it: is a model's fact
+    stored (line recall), and does finetuning on the other pairs get it out (held-out accuracy)?"""
+
+    corpus: Corpus
+    held: list[QA]
+    finetune_source: TensorExamples  # the training pairs minus the slice
+    finetune_pairs: int
+    lines: dict[str, str]  # each person's pretraining line, as the profile changes and cuts it
+
+    @classmethod
+    def of(cls, profile: Profile, corpus: Corpus) -> "HeldoutProbe":
+        block = profile.model.block_size
+        train_rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, block)
+        dev = {r.question for r in load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, True, block)}
+        ft_rows, held = split_heldout(train_rows, corpus.text, exclude=dev)  # dev keeps the slice apart, never scores
+        src = TensorExamples(NameDataset(corpus.vocab, to_tsv(ft_rows), block))
+        return cls(corpus, held, src, len(ft_rows), pretraining_lines(corpus.text, profile.data))
+
+    def stored(self, model: GPT) -> dict[str, Any]:
+        """Line recall of the slice's people: does greedy continuation of the line write the birthplace?"""
+        return line_recall(model, self.corpus.vocab, self.lines, self.held)
+
+    def finetune_and_score(self, model: GPT, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+        """Finetune `model` in place with cfg, then score the slice's questions and line recall."""
+        ft, _ = train_stage(model, self.finetune_source, cfg, device, None, self.corpus.vocab, "probe finetune",
+                            quiet=True)
+        preds = predict(ft.model, self.corpus.vocab, [r.question for r in self.held])
+        correct, total = accuracy(self.held, [p.text for p in preds])
+        return {"finetune_loss": ft.progress.history[-1]["loss"], "heldout_correct": correct,
+                "heldout_total": total, "heldout_accuracy": 100.0 * correct / total,
+                "line_recall_finetuned": self.stored(ft.model)}
+
+
 def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "vanilla", seed: int = 0,
               every: int = 10, extra: list[int] | None = None, device: torch.device = torch.device("cpu"),
               time_limit_s: float | None = None, resume: bool = False, quiet: bool = False,
@@ -65,10 +102,7 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
     keep_weights: save each probe's pretrained weights as out/pretrain-epochNNN.safetensors."""
     out.mkdir(parents=True, exist_ok=True)
     record_path, state_model = out / "curve.json", out / "pretrain.safetensors"
-    train_rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, profile.model.block_size)
-    dev = {r.question for r in load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, True, profile.model.block_size)}
-    ft_rows, held = split_heldout(train_rows, corpus.text, exclude=dev)  # dev keeps the slice apart, never scores
-    lines = pretraining_lines(corpus.text, profile.data)
+    slice_ = HeldoutProbe.of(profile, corpus)
     max_epochs = stage_config(profile, "pretrain", corpus.n_docs).max_epochs
     epochs = probe_epochs(max_epochs, every, extra)
 
@@ -85,12 +119,11 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
         if record_path.exists():
             raise InputError(record_path, "a curve is already here; --resume goes on with it, or choose a new --out")
         record = {"format": FORMAT, "profile": profile.to_dict(), "variant": variant, "seed": seed,
-                  "probe_epochs": epochs, "heldout": len(held), "finetune_pairs": len(ft_rows),
+                  "probe_epochs": epochs, "heldout": len(slice_.held), "finetune_pairs": slice_.finetune_pairs,
                   "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
                   "commands": [command], "probes": [], "pretrain_done": False}
     probe_s = sum(p["probe_seconds"] for p in record["probes"])
     ft_cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=seed)
-    ft_src = TensorExamples(NameDataset(corpus.vocab, to_tsv(ft_rows), profile.model.block_size))
 
     def probe(tr) -> None:
         nonlocal probe_s
@@ -104,28 +137,28 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
                 save_model(out / f"pretrain-epoch{ep:03d}.safetensors", model, corpus.vocab,
                            {"stage": f"pretrain {variant}", "steps": tr.progress.step, "epoch": ep,
                             "profile": profile.name, "data": asdict(profile.data)})
-            stored = line_recall(model, corpus.vocab, lines, held)
-            ft, _ = train_stage(model, ft_src, ft_cfg, device, None, corpus.vocab, "probe finetune", quiet=True)
-            preds = predict(ft.model, corpus.vocab, [r.question for r in held])
-            correct, total = accuracy(held, [p.text for p in preds])
-            after = line_recall(ft.model, corpus.vocab, lines, held)
+            stored = slice_.stored(model)
+            scored = slice_.finetune_and_score(model, ft_cfg, device)
         losses = [h["loss"] for h in tr.progress.history if h["epoch"] == ep]
         seconds = time.time() - t0
         record["probes"].append({
             "epoch": ep, "step": tr.progress.step,
             "pretrain_minutes": (tr.progress.elapsed - probe_s) / 60,
             "pretrain_loss": sum(losses) / max(1, len(losses)),
-            "finetune_loss": ft.progress.history[-1]["loss"],
-            "heldout_correct": correct, "heldout_total": total, "heldout_accuracy": 100.0 * correct / total,
-            "line_recall_pretrained": stored, "line_recall_finetuned": after,
+            "finetune_loss": scored["finetune_loss"],
+            "heldout_correct": scored["heldout_correct"], "heldout_total": scored["heldout_total"],
+            "heldout_accuracy": scored["heldout_accuracy"],
+            "line_recall_pretrained": stored, "line_recall_finetuned": scored["line_recall_finetuned"],
             "probe_seconds": seconds})
         probe_s += seconds
         write_text_atomic(record_path, json.dumps(record, indent=1) + "\n")
         if not quiet:
             p = record["probes"][-1]
+            after = p["line_recall_finetuned"]
             print(f"epoch {ep}: {p['pretrain_minutes']:.1f} pretraining minutes, loss {p['pretrain_loss']:.3f}, "
-                  f"held-out {correct}/{total}, line recall {stored['correct']}/{stored['total']} "
-                  f"(after finetuning {after['correct']}/{after['total']})", file=sys.stderr, flush=True)
+                  f"held-out {p['heldout_correct']}/{p['heldout_total']}, line recall "
+                  f"{stored['correct']}/{stored['total']} (after finetuning {after['correct']}/{after['total']})",
+                  file=sys.stderr, flush=True)
 
     _, status = pretrain_stage(profile, corpus, variant, device, state_model, f"pretrain {variant}", quiet=quiet,
                                train_overrides={"seed": seed}, resume=resume, time_limit_s=time_limit_s,

@@ -105,6 +105,9 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
         record = json.loads(c.read_text(encoding="utf-8"))
         blocks[f"curve:{c.parent.name}"] = curve_table(record)
         curve_plot(c.parent / "curve.png", record)  # the figure too, from the same file
+    sweeps = sorted(Path("results/laptop/finetune_sweep").glob("*.json"))
+    for w in sweeps:
+        blocks[f"sweep:{w.stem}"] = sweep_table(json.loads(w.read_text(encoding="utf-8")))
     analysis = Path("results/analysis/analysis.json")
     if analysis.is_file():
         a = json.loads(analysis.read_text(encoding="utf-8"))
@@ -117,7 +120,7 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
     # Which files the pages' tables were rendered from: the provenance of every number in them.
     sources = sorted({*map(str, files), *map(str, Path("results/recipes").glob("*/results.json")),
                       *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench),
-                      *([str(abstention)] if abstention.is_file() else []), *map(str, curves),
+                      *([str(abstention)] if abstention.is_file() else []), *map(str, curves), *map(str, sweeps),
                       *([str(analysis)] if analysis.is_file() else [])})
     index = {"command": f"factgpt table --readme {' '.join(pages)}", "pages": list(pages), "sources": sources}
     if Path("results").is_dir():
@@ -193,6 +196,24 @@ def curve_table(record: dict) -> str:
         lines.append(f"| {x['epoch']} | {x['pretrain_minutes']:.1f} | {x['pretrain_loss']:.3f} | "
                      f"{x['heldout_accuracy']:.1f}% ({x['heldout_correct']}/{x['heldout_total']}) | "
                      f"{lr['accuracy']:.1f}% ({lr['correct']}/{lr['total']}) | "
+                     f"{lf['accuracy']:.1f}% ({lf['correct']}/{lf['total']}) |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_table(record: dict) -> str:
+    """One finetuning sweep (`bench/finetune_sweep.py`): a row per finetuning of the same pretrained weights."""
+    at = f" (epoch {record['pretrained_epoch']})" if record.get("pretrained_epoch") is not None else ""
+    lr0 = record["line_recall_pretrained"]
+    head = (f"Profile `{record['profile']['name']}`{at} · {record['variant']} · seed {record['seed']} · "
+            f"{record['device']} · torch {record['torch']} · commit `{record['commit'][:12]}` · "
+            f"line recall before finetuning {lr0['accuracy']:.1f}% ({lr0['correct']}/{lr0['total']})")
+    lines = [head, "", "| finetuning epochs | learning rate | batch | final finetuning loss | held-out accuracy | "
+                       "line recall, finetuned |", "|---|---|---|---|---|---|"]
+    for x in record["settings"]:
+        lf = x["line_recall_finetuned"]
+        batch = x.get("batch_size") or record["profile"]["finetune_pretrained"]["batch_size"]
+        lines.append(f"| {x['epochs']} | {x['learning_rate']:g} | {batch} | {x['finetune_loss']:.3f} | "
+                     f"{x['heldout_accuracy']:.1f}% ({x['heldout_correct']}/{x['heldout_total']}) | "
                      f"{lf['accuracy']:.1f}% ({lf['correct']}/{lf['total']}) |")
     return "\n".join(lines) + "\n"
 

@@ -60,3 +60,30 @@ def test_profile_step_summarises_a_step(tmp_path: Path):
     assert res["ms_per_step"] > 0 and res["precision"] == "fp32" and not res["compile"]
     assert any("mm" in op["name"] for op in res["top_ops"])  # matrix products are where a CPU step goes
     assert "Self CPU" in res_file.with_suffix(".txt").read_text()
+
+
+def test_finetune_sweep_finetunes_a_stopped_pretraining(tmp_path: Path):
+    """bench/finetune_sweep.py on the training state a curve stopped on time leaves: one row per setting."""
+    from conftest import TINY_PROFILE
+    from factgpt.cli import main
+    from factgpt.tables import sweep_table
+
+    root = Path(__file__).resolve().parent.parent
+    prof = tmp_path / "tiny.json"
+    prof.write_text(json.dumps(TINY_PROFILE))
+    assert main(["curve", "--profile", str(prof), "--out", str(tmp_path / "c"), "--quiet", "--device", "cpu",
+                 "--precision", "fp32", "--time_limit", "0.000001"]) == 0
+    state = tmp_path / "c" / "pretrain.safetensors.state"
+    assert state.is_file() and not (tmp_path / "c" / "pretrain.safetensors").exists()
+    run = subprocess.run([sys.executable, str(root / "bench" / "finetune_sweep.py"), "--profile", str(prof),
+                          "--pretrained", str(state), "--settings", "1:6e-4", "1:1e-3:512",
+                          "--out", str(tmp_path / "sweep.json")], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr
+    rec = json.loads((tmp_path / "sweep.json").read_text())
+    assert rec["pretrained_steps"] == 1 and rec["heldout"] == 300
+    assert [(s["epochs"], s["learning_rate"], s["batch_size"]) for s in rec["settings"]] == [(1, 6e-4, 256), (1, 1e-3, 512)]
+    for s in rec["settings"]:
+        assert 0 <= s["heldout_correct"] <= s["heldout_total"] == 300
+    table = sweep_table(rec).splitlines()
+    assert len(table) == 2 + 2 + 2 and "| 1 | 0.001 | 512 |" in table[-1]

@@ -619,7 +619,7 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
     root = Path(__file__).resolve().parent.parent
     patterns = ["results/*/results.json", "results/index.json", "results/recipes/*/results.json", "results/laptop/search/*.json",
                 "results/bench/*.md", "results/abstention/abstention.json", "results/laptop/curve/*/curve.json",
-                "results/analysis/analysis.json"]
+                "results/laptop/finetune_sweep/*.json", "results/analysis/analysis.json"]
     for pat in patterns:
         for f in root.glob(pat):
             dst = tmp_path / f.relative_to(root)
@@ -644,6 +644,7 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
     assert any(x.startswith("results/recipes/") for x in index["sources"])
     assert "results/analysis/analysis.json" in index["sources"]
     assert any(x.startswith("results/laptop/curve/") for x in index["sources"])
+    assert any(x.startswith("results/laptop/finetune_sweep/") for x in index["sources"])
     # every marker of every page was filled (a marker without its results renders empty)
     for page in pages:
         text = (root / page).read_text()
