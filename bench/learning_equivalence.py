@@ -1,12 +1,15 @@
-"""Does the fast path learn like the reference path? Same runs, both paths, several seeds.
+"""Does the fast path learn like the reference path, and bf16 like fp32? Same runs, several seeds.
 
 For each path and seed: a reduced-scale pretraining (small model, course
 learning rate and schedule shape) followed by finetuning and greedy dev
-evaluation. Writes the loss curves and dev accuracies, and whether the fast
-path's curve stays inside the reference's seed-to-seed spread, to
-results/bench/learning-equivalence.json.
+evaluation. Writes the loss curves and dev accuracies, and whether the
+candidate's curve stays inside the baseline's seed-to-seed spread:
 
     python bench/learning_equivalence.py [--seeds 0 1] [--epochs 8] [--out results/bench]
+        reference path (fp32) against the fast path (fp32): learning-equivalence.json
+    python bench/learning_equivalence.py --compare bf16
+        the fast path in fp32 against the fast path in bf16 autocast, on this
+        device: learning-equivalence-bf16-<device>.json
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 
 from factgpt.datasets import documents
 from factgpt.batches import BatchedCorruption, DatasetSource, TensorExamples
+from factgpt.benchmark import device_slug
 from factgpt.datasets import CharCorruptionDataset, NameDataset, parse_tsv
 from factgpt.evaluate import accuracy, predict
 from factgpt.fileio import bundled_path, read_text, write_text_atomic
@@ -32,7 +36,10 @@ from factgpt.vocab import Vocab
 
 SIZE = dict(n_layer=2, n_head=4, n_embd=128)
 PATHS = {"reference": dict(pack=False, reference_kernels=True, precision="fp32"),
-         "fast": dict(pack=None, reference_kernels=False, precision="auto")}
+         "fast": dict(pack=None, reference_kernels=False, precision="fp32"),
+         "fast-bf16": dict(pack=None, reference_kernels=False, precision="bf16")}
+# --compare: (baseline, candidate) paths, and the file the verdict goes to.
+COMPARISONS = {"paths": ("reference", "fast"), "bf16": ("fast", "fast-bf16")}
 
 
 def run(path: str, seed: int, epochs: int, ft_epochs: int) -> dict:
@@ -71,38 +78,44 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--finetune_epochs", type=int, default=10)
     ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--compare", choices=sorted(COMPARISONS), default="paths",
+                    help="paths: the reference against the fast path; bf16: the fast path in fp32 against bf16")
     a = ap.parse_args()
+    base, cand = COMPARISONS[a.compare]
     runs = []
     for seed in a.seeds:
-        for path in PATHS:
+        for path in (base, cand):
             print(f"{path} seed {seed} ...", file=sys.stderr, flush=True)
             runs.append(run(path, seed, a.epochs, a.finetune_epochs))
             print(f"  dev {runs[-1]['dev_accuracy']:.1f}%, last loss {runs[-1]['pretrain_losses'][-1]:.3f}, "
                   f"{runs[-1]['pretrain_seconds']:.0f} s", file=sys.stderr, flush=True)
-    # Loss curves in 20-step windows: the fast path's mean must sit inside the
-    # reference seeds' range widened by their own spread.
-    ref = [windowed(r["pretrain_losses"]) for r in runs if r["path"] == "reference"]
-    fast = [windowed(r["pretrain_losses"]) for r in runs if r["path"] == "fast"]
+    # Loss curves in 20-step windows: the candidate's mean must sit inside the
+    # baseline seeds' range widened by their own spread.
+    ref = [windowed(r["pretrain_losses"]) for r in runs if r["path"] == base]
+    fast = [windowed(r["pretrain_losses"]) for r in runs if r["path"] == cand]
     inside = []
     for w in range(len(ref[0])):
         lo, hi = min(c[w] for c in ref), max(c[w] for c in ref)
         spread = max(hi - lo, 1e-3)
         f = statistics.fmean(c[w] for c in fast)
         inside.append(lo - spread <= f <= hi + spread)
-    acc = {p: [r["dev_accuracy"] for r in runs if r["path"] == p] for p in PATHS}
+    acc = {p: [r["dev_accuracy"] for r in runs if r["path"] == p] for p in (base, cand)}
     out = {
         "command": "python " + " ".join(sys.argv), "device": device_name(torch.device("cpu")),
+        "baseline": base, "candidate": cand, "paths": {p: PATHS[p] for p in (base, cand)},
         "torch": torch.__version__, "commit": git_commit(), "model": SIZE, "seeds": a.seeds,
         "pretrain_epochs": a.epochs, "finetune_epochs": a.finetune_epochs,
-        "windows_inside_reference_spread": f"{sum(inside)}/{len(inside)}",
+        "windows_inside_baseline_spread": f"{sum(inside)}/{len(inside)}",
         "all_windows_inside": all(inside),
         "dev_accuracy": {p: {"per_seed": v, "mean": statistics.fmean(v),
                              "std": statistics.stdev(v) if len(v) > 1 else 0.0} for p, v in acc.items()},
         "runs": runs,
     }
+    name = ("learning-equivalence.json" if a.compare == "paths"
+            else f"learning-equivalence-{a.compare}-{device_slug(torch.device('cpu'))}.json")
     Path(a.out).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(Path(a.out) / "learning-equivalence.json", json.dumps(out, indent=1) + "\n")
-    print(json.dumps({k: out[k] for k in ("windows_inside_reference_spread", "dev_accuracy")}, indent=1))
+    write_text_atomic(Path(a.out) / name, json.dumps(out, indent=1) + "\n")
+    print(json.dumps({k: out[k] for k in ("windows_inside_baseline_spread", "dev_accuracy")}, indent=1))
 
 
 if __name__ == "__main__":

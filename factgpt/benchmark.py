@@ -186,7 +186,9 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    slug = device_slug(device) + ("-compile" if compile else "")
+    # One file per device and precision of the fast path (fp32 files carry no suffix).
+    fast_precision = res["paths"]["fast"]["pretrain"]["precision"]
+    slug = device_slug(device) + ("" if fast_precision == "fp32" else f"-{fast_precision}") + ("-compile" if compile else "")
     write_text_atomic(out / f"{slug}.json", json.dumps(res, indent=2) + "\n")
     write_text_atomic(out / f"{slug}.md", bench_table(res))
     print(bench_table(res))
@@ -194,7 +196,14 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
 
 
 def device_slug(device: torch.device) -> str:
+    """A file-name form of the device: `cpu-amd-epyc`, `cpu-intel-xeon-processor-amx`, `cuda-nvidia-h200`.
+
+    Marks such as (R) and the family/model detail are dropped; a CPU's bf16
+    instructions stay, since they decide what precision pays there.
+    """
     name = device_name(device).split(" CPU")[0] if device.type == "cpu" else device_name(device)
+    bf16 = "amx" if "amx_bf16" in name else "avx512-bf16" if "avx512_bf16" in name else ""
+    name = re.sub(r"\([^)]*\)", " ", name) + " " + bf16
     return f"{device.type}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 

@@ -8,8 +8,11 @@ try it. On CPUs without native bf16 instructions (AVX-512 BF16 or AMX) bf16
 would not pay anyway: PyTorch's bf16 matrix products there were measured
 10-100x slower than fp32; with them, 8-9x faster (a 7,700×256 by 256×1,024
 product: 336 against 39 GFLOP/s on one core of an AMD EPYC with avx512_bf16).
-CPU_BF16_TRAINING says whether that comparison has been made on such a CPU;
-when it has, `auto` trains in bf16 on every CPU that has the instructions.
+CPU_BF16_TRAINING says whether bf16 has passed that comparison on such a CPU;
+when it has, `auto` trains in bf16 on every CPU that has the instructions. On a
+2-core Xeon with AMX it has not yet: bf16 was 1.7x faster a course step, but its
+loss sat above fp32's two-seed spread in the last 3 of 9 windows of
+bench/learning_equivalence.py --compare bf16 (docs/speed.md).
 Decoding stays fp32 under `auto` either way: answers are compared exactly
 with committed predictions.
 
@@ -31,8 +34,9 @@ import torch
 from .errors import InputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "tf32")
-# Set once bench/precision_check.py has shown bf16 training inside fp32's seed spread on a CPU with
-# native bf16 instructions (results/bench/precision-cpu-*.json); until then `auto` trains in fp32.
+# Set once bench/precision_check.py and bench/learning_equivalence.py --compare bf16 have shown bf16
+# training inside fp32's seed spread on a CPU with native bf16 instructions (results/bench/); on an
+# AMX Xeon it was not (learning-equivalence-bf16-cpu-intel-xeon-processor-amx.json), so fp32.
 CPU_BF16_TRAINING = False
 
 

@@ -87,3 +87,47 @@ def test_finetune_sweep_finetunes_a_stopped_pretraining(tmp_path: Path):
         assert 0 <= s["heldout_correct"] <= s["heldout_total"] == 300
     table = sweep_table(rec).splitlines()
     assert len(table) == 2 + 2 + 2 and "| 1 | 0.001 | 512 |" in table[-1]
+
+
+def test_learning_equivalence_compares_the_chosen_pair(tmp_path: Path, monkeypatch):
+    """--compare bf16 runs the fast path in fp32 and in bf16 and judges bf16 against fp32's seed spread."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("learning_equivalence", root / "bench" / "learning_equivalence.py")
+    le = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(le)
+    calls = []
+
+    def fake_run(path: str, seed: int, epochs: int, ft_epochs: int) -> dict:
+        calls.append((path, seed))
+        # fp32 seeds 2.00 and 2.02 (spread 0.02: inside is 1.98..2.04); bf16 drifts above in its second half
+        base = 2.0 + 0.02 * seed
+        drift = 0.1 if path == "fast-bf16" else 0.0
+        losses = [base] * 40 + [base + drift] * 40
+        return {"path": path, "seed": seed, "pretrain_losses": losses, "finetune_losses": [1.0],
+                "dev_correct": 0, "dev_accuracy": 0.0, "pretrain_seconds": 1.0, "precision": "fp32"}
+
+    monkeypatch.setattr(le, "run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["learning_equivalence.py", "--compare", "bf16", "--out", str(tmp_path)])
+    le.main()
+    assert calls == [("fast", 0), ("fast-bf16", 0), ("fast", 1), ("fast-bf16", 1)]
+    (out,) = tmp_path.glob("learning-equivalence-bf16-cpu-*.json")
+    rec = json.loads(out.read_text())
+    assert rec["baseline"] == "fast" and rec["candidate"] == "fast-bf16"
+    assert rec["paths"]["fast-bf16"]["precision"] == "bf16" and rec["paths"]["fast"]["precision"] == "fp32"
+    assert rec["windows_inside_baseline_spread"] == "2/4" and rec["all_windows_inside"] is False
+
+
+def test_device_slug_keeps_the_bf16_instructions(monkeypatch):
+    import torch
+
+    import factgpt.benchmark as B
+
+    names = {"Intel(R) Xeon(R) Processor (family 6 model 167, avx512_bf16, amx_bf16) CPU, 2 threads":
+             "cpu-intel-xeon-processor-amx",
+             "AMD EPYC 9B14 (family 25 model 17, avx512_bf16) CPU, 2 threads": "cpu-amd-epyc-9b14-avx512-bf16",
+             "AMD EPYC CPU, 2 threads": "cpu-amd-epyc"}
+    for name, slug in names.items():
+        monkeypatch.setattr(B, "device_name", lambda d, name=name: name)
+        assert B.device_slug(torch.device("cpu")) == slug
