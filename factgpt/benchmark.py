@@ -104,7 +104,9 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     """Time both paths; model_overrides shrinks the model (tests only: the figures are for the course model).
 
     compile=True compiles the fast path's model (torch.compile; its compilation happens in
-    the untimed warm-up steps) and writes <device>-compile.json beside the plain figures.
+    the untimed warm-up steps) and writes <device>-compile.json beside the plain figures;
+    a fast path in bf16 or tf32 writes <device>-<precision>.json, so precisions do not overwrite
+    each other's figures.
     """
     device = resolve_device(device_arg)
     text = read_text(bundled_path("wiki.txt"))
