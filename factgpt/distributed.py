@@ -52,4 +52,8 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
+        # Every rank waits here first: rank 0 may still be writing the checkpoint, and a rank
+        # that tears down gloo's connections while a peer still holds them was seen to abort
+        # ("terminate called without an active exception") after a run that had succeeded.
+        dist.barrier()
         dist.destroy_process_group()
