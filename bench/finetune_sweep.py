@@ -4,11 +4,13 @@ A curve (`factgpt curve`) finetunes every probe as its profile says; this asks
 whether another finetuning would get more of the stored facts out of the same
 pretrained weights. Each setting finetunes a fresh copy on the training pairs
 minus the held-out slice, then scores greedy answers on the slice and the line
-recall after finetuning. birth_dev.tsv is not touched. Writes the JSON after
-every setting, so a run that is stopped keeps what it measured.
+recall after finetuning. birth_dev.tsv is not touched. With several --seeds
+every setting is finetuned once per seed (the finetuning's order of batches and
+its random state), seed after seed, and the table gives mean ± std. Writes the
+JSON after every finetuning, so a run that is stopped keeps what it measured.
 
     python bench/finetune_sweep.py --profile bench/curves/front80_qkey_cos120.json \\
-        --pretrained runs/curve/pretrain.safetensors --settings 10:6e-4 3:6e-4 10:2e-4 \\
+        --pretrained runs/curve/pretrain.safetensors --settings 10:6e-4 3:6e-4 10:2e-4 --seeds 0 1 2 \\
         --out results/laptop/finetune_sweep/front80_qkey_cos120.json
 """
 
@@ -26,6 +28,7 @@ import torch
 from factgpt.curve import HeldoutProbe
 from factgpt.fileio import bundled_path, write_text_atomic
 from factgpt.pipeline import load_corpus, load_for, load_profile, stage_config
+from factgpt.results import mean_std
 from factgpt.runinfo import device_name, git_commit
 from factgpt.train import model_from_state
 
@@ -49,7 +52,7 @@ def main() -> None:
                          "pretraining stopped on time (pretrain.safetensors.state)")
     ap.add_argument("--settings", type=parse_setting, nargs="+", required=True, metavar="EPOCHS:LR[:BATCH]")
     ap.add_argument("--variant", default="vanilla")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="finetuning seeds, each setting once per seed")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -70,22 +73,28 @@ def main() -> None:
     base, meta = pretrained()
     record = {"profile": profile.to_dict(), "pretrained": args.pretrained, "pretrained_steps": meta.get("steps"),
               "pretrained_epoch": meta.get("epoch"),
-              "variant": args.variant, "seed": args.seed, "heldout": len(slice_.held), "finetune_pairs": slice_.finetune_pairs,
+              "variant": args.variant, "seeds": args.seeds, "heldout": len(slice_.held),
+              "finetune_pairs": slice_.finetune_pairs,
               "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
               "command": "python bench/finetune_sweep.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-              "line_recall_pretrained": slice_.stored(base), "settings": []}
-    for epochs, lr, batch in args.settings:
-        t0 = time.time()
-        model, _ = pretrained()
-        cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=args.seed, max_epochs=epochs,
-                           learning_rate=lr, batch_size=batch)
-        scored = slice_.finetune_and_score(model, cfg, device)
-        record["settings"].append({"epochs": epochs, "learning_rate": lr, "batch_size": cfg.batch_size, **scored,
-                                   "seconds": time.time() - t0})
-        print(f"{epochs} epochs at lr {lr:g}, batch {cfg.batch_size}: held-out {scored['heldout_correct']}/"
-              f"{scored['heldout_total']} = {scored['heldout_accuracy']:.1f}%", file=sys.stderr, flush=True)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(args.out, json.dumps(record, indent=1) + "\n")
+              "line_recall_pretrained": slice_.stored(base),
+              "settings": [{"epochs": e, "learning_rate": lr, "batch_size": b, "runs": []} for e, lr, b in args.settings]}
+    # Seeds outermost: a sweep stopped early still holds every setting at the first seeds.
+    for seed in args.seeds:
+        for (epochs, lr, batch), row in zip(args.settings, record["settings"]):
+            t0 = time.time()
+            model, _ = pretrained()
+            cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=seed, max_epochs=epochs,
+                               learning_rate=lr, batch_size=batch)
+            scored = slice_.finetune_and_score(model, cfg, device)
+            row["batch_size"] = cfg.batch_size
+            row["runs"].append({"seed": seed, **scored, "seconds": time.time() - t0})
+            row["heldout_accuracy"] = mean_std([r["heldout_accuracy"] for r in row["runs"]])
+            print(f"seed {seed}: {epochs} epochs at lr {lr:g}, batch {cfg.batch_size}: held-out "
+                  f"{scored['heldout_correct']}/{scored['heldout_total']} = {scored['heldout_accuracy']:.1f}%",
+                  file=sys.stderr, flush=True)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(args.out, json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

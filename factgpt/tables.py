@@ -15,7 +15,7 @@ from typing import Any
 from .errors import InputError
 from .fileio import write_text_atomic
 from .plots import curve_plot, recipe_plot, study_plots
-from .results import ROW_TITLES, is_study, read_results
+from .results import ROW_TITLES, is_study, mean_std, read_results
 
 
 def markdown_table(results: dict) -> str:
@@ -201,20 +201,41 @@ def curve_table(record: dict) -> str:
 
 
 def sweep_table(record: dict) -> str:
-    """One finetuning sweep (`bench/finetune_sweep.py`): a row per finetuning of the same pretrained weights."""
+    """One finetuning sweep (`bench/finetune_sweep.py`): a row per finetuning setting of the same pretrained weights.
+
+    A sweep over several finetuning seeds gives each setting's mean ± std and the per-seed counts;
+    an older one-seed sweep (no "runs") a row per finetuning.
+    """
     at = f" (epoch {record['pretrained_epoch']})" if record.get("pretrained_epoch") is not None else ""
     lr0 = record["line_recall_pretrained"]
-    head = (f"Profile `{record['profile']['name']}`{at} · {record['variant']} · seed {record['seed']} · "
+    seeds = record.get("seeds", [record.get("seed", 0)])
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else "finetuning seeds " + ", ".join(map(str, seeds))
+    head = (f"Profile `{record['profile']['name']}`{at} · {record['variant']} · {seed_text} · "
             f"{record['device']} · torch {record['torch']} · commit `{record['commit'][:12]}` · "
             f"line recall before finetuning {lr0['accuracy']:.1f}% ({lr0['correct']}/{lr0['total']})")
-    lines = [head, "", "| finetuning epochs | learning rate | batch | final finetuning loss | held-out accuracy | "
-                       "line recall, finetuned |", "|---|---|---|---|---|---|"]
+    if all("runs" not in x for x in record["settings"]):
+        lines = [head, "", "| finetuning epochs | learning rate | batch | final finetuning loss | held-out accuracy | "
+                           "line recall, finetuned |", "|---|---|---|---|---|---|"]
+        for x in record["settings"]:
+            lf = x["line_recall_finetuned"]
+            batch = x.get("batch_size") or record["profile"]["finetune_pretrained"]["batch_size"]
+            lines.append(f"| {x['epochs']} | {x['learning_rate']:g} | {batch} | {x['finetune_loss']:.3f} | "
+                         f"{x['heldout_accuracy']:.1f}% ({x['heldout_correct']}/{x['heldout_total']}) | "
+                         f"{lf['accuracy']:.1f}% ({lf['correct']}/{lf['total']}) |")
+        return "\n".join(lines) + "\n"
+    lines = [head, "", "| finetuning epochs | learning rate | batch | seeds | held-out accuracy (mean ± std) | "
+                       "held-out correct per seed | line recall, finetuned (mean) | final finetuning loss (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
     for x in record["settings"]:
-        lf = x["line_recall_finetuned"]
-        batch = x.get("batch_size") or record["profile"]["finetune_pretrained"]["batch_size"]
-        lines.append(f"| {x['epochs']} | {x['learning_rate']:g} | {batch} | {x['finetune_loss']:.3f} | "
-                     f"{x['heldout_accuracy']:.1f}% ({x['heldout_correct']}/{x['heldout_total']}) | "
-                     f"{lf['accuracy']:.1f}% ({lf['correct']}/{lf['total']}) |")
+        runs = x["runs"]
+        if not runs:
+            continue
+        acc = mean_std([r["heldout_accuracy"] for r in runs])
+        kept = statistics.fmean(r["line_recall_finetuned"]["accuracy"] for r in runs)
+        loss = statistics.fmean(r["finetune_loss"] for r in runs)
+        counts = ", ".join(f"{r['heldout_correct']}" for r in runs) + f" of {runs[0]['heldout_total']}"
+        lines.append(f"| {x['epochs']} | {x['learning_rate']:g} | {x['batch_size']} | {len(runs)} | "
+                     f"{acc['mean']:.1f}% ± {acc['std']:.1f} | {counts} | {kept:.1f}% | {loss:.3f} |")
     return "\n".join(lines) + "\n"
 
 

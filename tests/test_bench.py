@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from factgpt.benchmark import flops_per_token, run_bench
 from factgpt.model import GPT, GPTConfig
@@ -76,17 +77,32 @@ def test_finetune_sweep_finetunes_a_stopped_pretraining(tmp_path: Path):
     state = tmp_path / "c" / "pretrain.safetensors.state"
     assert state.is_file() and not (tmp_path / "c" / "pretrain.safetensors").exists()
     run = subprocess.run([sys.executable, str(root / "bench" / "finetune_sweep.py"), "--profile", str(prof),
-                          "--pretrained", str(state), "--settings", "1:6e-4", "1:1e-3:512",
+                          "--pretrained", str(state), "--settings", "1:6e-4", "1:1e-3:512", "--seeds", "0", "1",
                           "--out", str(tmp_path / "sweep.json")], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(root)})
     assert run.returncode == 0, run.stderr
     rec = json.loads((tmp_path / "sweep.json").read_text())
-    assert rec["pretrained_steps"] == 1 and rec["heldout"] == 300
+    assert rec["pretrained_steps"] == 1 and rec["heldout"] == 300 and rec["seeds"] == [0, 1]
     assert [(s["epochs"], s["learning_rate"], s["batch_size"]) for s in rec["settings"]] == [(1, 6e-4, 256), (1, 1e-3, 512)]
     for s in rec["settings"]:
-        assert 0 <= s["heldout_correct"] <= s["heldout_total"] == 300
+        assert [r["seed"] for r in s["runs"]] == [0, 1]
+        for r in s["runs"]:
+            assert 0 <= r["heldout_correct"] <= r["heldout_total"] == 300
+        accs = [r["heldout_accuracy"] for r in s["runs"]]
+        assert s["heldout_accuracy"]["mean"] == pytest.approx(sum(accs) / 2)
     table = sweep_table(rec).splitlines()
-    assert len(table) == 2 + 2 + 2 and "| 1 | 0.001 | 512 |" in table[-1]
+    assert len(table) == 2 + 2 + 2 and "| 1 | 0.001 | 512 | 2 |" in table[-1] and "finetuning seeds 0, 1" in table[0]
+
+
+def test_sweep_table_renders_a_one_seed_sweep_of_the_older_format():
+    """Sweeps committed before --seeds hold one flat result per setting; they still render row by row."""
+    from factgpt.tables import sweep_table
+
+    rec = json.loads((Path(__file__).resolve().parent.parent / "results" / "laptop" / "finetune_sweep" /
+                      "front80_span_bf16_ep100.json").read_text())
+    table = sweep_table(rec).splitlines()
+    assert "seed 0" in table[0] and len(table) == 4 + len(rec["settings"])
+    assert "17.3% (52/300)" in "\n".join(table)
 
 
 def test_learning_equivalence_compares_the_chosen_pair(tmp_path: Path, monkeypatch):
