@@ -3,8 +3,8 @@
 With a recite model (the shipped default) each answer comes with its
 confidence and the line the model recited to find it, and a question about a
 person the model has no line for is answered "I don't know" (the abstention
-rule in the model's metadata). A course-objective model (e.g. the laptop
-study's, `--reading_params_path laptop`) answers with its probability and no
+rule in the model's metadata). A course-objective model (e.g. the quick
+profile's, `--reading_params_path quick`) answers with its probability and no
 evidence, and never abstains.
 
 Questions come from the command line or, without one, from standard input,

@@ -17,9 +17,10 @@ def bundled_path(name: str) -> Path:
 
 
 # The trained models shipped inside the package, by name. "recite" (the default of
-# `ask` and `evaluate`) is the best course-architecture recipe; "laptop" is the
-# laptop study's seed-0 vanilla pretrain → finetune model.
-SHIPPED_MODELS = {"recite": "weights/recite.safetensors", "laptop": "weights/vanilla.finetune.safetensors"}
+# `ask` and `evaluate`) is the best course-architecture recipe; "quick" is the
+# quick profile's seed-0 vanilla pretrain → finetune model (a course-objective
+# model pretrained too briefly to store the facts: it guesses).
+SHIPPED_MODELS = {"recite": "weights/recite.safetensors", "quick": "weights/quick.safetensors"}
 DEFAULT_MODEL = "recite"
 
 

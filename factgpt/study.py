@@ -127,7 +127,7 @@ def reproduce(args) -> int:
         if total_est > 3 * 3600 and device.type == "cpu" and not args.yes:
             if not sys.stdin.isatty():
                 raise InputError("--profile", f"{name} would take about {total_est / 3600:.1f} h on this CPU; "
-                                              "pass --yes to run it anyway, or --profile laptop")
+                                              "pass --yes to run it anyway, or --profile quick for a short look")
             if input("continue? [y/N] ").strip().lower() != "y":
                 return 1
 

@@ -83,7 +83,8 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
             if paths:
                 raise InputError(f, "not a study's results.json (recipe tables are rendered from results/recipes)")
             continue
-        tables[res["profile"]] = markdown_table(res)
+        # keyed by the folder, not the recorded profile: results/quick/ was run when that profile was named laptop
+        tables[f.parent.name] = markdown_table(res)
     if not pages:
         for t in tables.values():
             print(t)

@@ -2,13 +2,15 @@
 
 The weights are copied unchanged (so the shipped model gives exactly the run's
 predictions); the metadata gains where they came from: the results folder, the
-seed, the row or recipe, its accuracy and the commit that trained it; with
---abstention, the rule `factgpt abstention` chose for it.
+seed, the row or recipe, its accuracy and the commit that trained it; for a
+study's model, how its profile cut and reordered the lines (`data`), so that
+`ask` and `analyze` read them as it was trained on them even after the
+profile changes; with --abstention, the rule `factgpt abstention` chose for it.
 
     python scripts/ship_model.py recite results/recipes/course_lm_recite_cf33_span --seed 0
     python scripts/ship_model.py recite results/recipes/course_lm_recite_cf33_span --seed 0 \
         --abstention results/abstention/abstention.json
-    python scripts/ship_model.py laptop results/laptop --seed 0
+    python scripts/ship_model.py quick results/quick --seed 0 --checkpoint PATH   # the checkpoints are not committed
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main() -> None:
     ap.add_argument("name", choices=sorted(SHIPPED_MODELS))
     ap.add_argument("results_dir", type=Path, help="a folder written by `factgpt reproduce` (a study or a recipe)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="the run's checkpoint, when it is not beside the results (default: seedK/ in results_dir)")
     ap.add_argument("--abstention", type=Path, default=None, help="abstention.json of `factgpt abstention` for this model")
     a = ap.parse_args()
     results = json.loads((a.results_dir / "results.json").read_text(encoding="utf-8"))
@@ -41,7 +45,9 @@ def main() -> None:
         src = a.results_dir / f"seed{a.seed}" / "vanilla.finetune.safetensors"
         origin = {"row": "vanilla_pretrain", "profile": results["profile"], "dev_correct": run["correct"],
                   "dev_total": run["total"]}
-    tensors, meta = load_tensors(src)
+    tensors, meta = load_tensors(a.checkpoint or src)
+    if "rows" in results and "data" not in meta:
+        meta["data"] = dict(results["profile_settings"].get("data") or {})
     meta["shipped_from"] = {"results": (a.results_dir / "results.json").as_posix(), "seed": a.seed, **origin,
                             "commit": results["commit"], "device": results["device"], "torch": results["torch"]}
     if a.abstention is not None:
@@ -52,7 +58,7 @@ def main() -> None:
     dest = PACKAGE / SHIPPED_MODELS[a.name]
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_tensors(dest, tensors, meta)
-    print(f"shipped {src} → {dest} ({dest.stat().st_size / 2**20:.1f} MiB; dev {origin['dev_correct']}/{origin['dev_total']}"
+    print(f"shipped {a.checkpoint or src} → {dest} ({dest.stat().st_size / 2**20:.1f} MiB; dev {origin['dev_correct']}/{origin['dev_total']}"
           + (f"; answers when {' and '.join(f'{k} >= {v:.4g}' for k, v in meta['abstention']['thresholds'].items())})"
              if a.abstention else ")"))
 

@@ -420,7 +420,7 @@ def test_command_bad_paths(tmp_path, monkeypatch):
     bad.write_text('{"profile": "x", "rows": {}, "seeds": [0]}')
     with pytest.raises(InputError, match="no finetuned checkpoint"):
         analyze_main(parse("--results", bad, "--out", tmp_path / "o"))
-    monkeypatch.setattr("factgpt.analysis.command.shipped_model", lambda name="laptop": None)
+    monkeypatch.setattr("factgpt.analysis.command.shipped_model", lambda name="quick": None)
     with pytest.raises(InputError, match="--reading_params_path") as e:
         analyze_main(parse("--out", tmp_path / "o"))
     assert "\n" not in str(e.value)

@@ -127,6 +127,9 @@ def test_model_view_from_metadata():
                          "abstention": {"thresholds": {"line_mean": 0.9, "line_mean_x_span": 0.5}}})
     assert recite.kind == "recite" and recite.cut == 80 and recite.data.question_key and recite.data.birth_front
     assert recite.rule is not None and recite.rule.thresholds == {"line_mean": 0.9, "line_mean_x_span": 0.5}
-    laptop = model_view({"shipped_from": {"profile": "laptop"}})
-    assert laptop.kind == "course" and laptop.cut == 80 and laptop.rule is None
+    quick = model_view({"shipped_from": {"profile": "quick"}})
+    assert quick.kind == "course" and quick.cut == 80 and quick.rule is None and not quick.data.birth_front
+    assert model_view({"shipped_from": {"profile": "laptop"}}).data.birth_front
+    # the lines a checkpoint recorded win over the profile it names, whose settings may have changed since
+    assert not model_view({"shipped_from": {"profile": "laptop"}, "data": {"max_chars": 80}}).data.birth_front
     assert model_view({}).cut == 112 and model_view({}, "course").cut == 112

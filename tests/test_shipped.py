@@ -1,8 +1,8 @@
 """The models shipped inside the package behave like the runs they come from.
 
 "recite" (the default) is seed 0 of the course-architecture recipe
-course_lm_recite_cf33_span, trained without the held-out slice; "laptop" is
-the laptop study's seed-0 vanilla model. Evaluating dev with either must give
+course_lm_recite_cf33_span, trained without the held-out slice; "quick" is
+the quick profile's seed-0 vanilla model. Evaluating dev with either must give
 exactly the predictions its run committed, and the recite model's abstention
 rule must refuse a made-up name and answer a person it has a line for.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from factgpt.analysis.answers import model_view
 from factgpt.checkpoint import load_tensors
 from factgpt.cli import main
 from factgpt.datasets import parse_tsv
@@ -22,7 +23,7 @@ from factgpt.heldout import split_heldout
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "results" / "recipes" / "course_lm_recite_cf33_span"
-LAPTOP = ROOT / "results" / "laptop"
+QUICK = ROOT / "results" / "quick"
 
 
 @pytest.fixture(scope="module")
@@ -74,19 +75,21 @@ def test_the_recite_model_refuses_a_made_up_name_and_answers_a_training_person(r
 
 
 @pytest.mark.slow
-def test_the_laptop_model_is_still_shipped_by_name_and_reproduces_its_study(tmp_path, capsys):
-    p = shipped_model("laptop")
+def test_the_quick_model_is_shipped_by_name_and_reproduces_its_study(tmp_path, capsys):
+    p = shipped_model("quick")
     assert p is not None and p.stat().st_size <= 16 * 2**20
     _, meta = load_tensors(p)
-    results = json.loads((LAPTOP / "results.json").read_text(encoding="utf-8"))
-    assert (meta["shipped_from"]["profile"], meta["shipped_from"]["seed"]) == ("laptop", 0)
+    results = json.loads((QUICK / "results.json").read_text(encoding="utf-8"))
+    # run when the quick profile was still called laptop; its lines are recorded, not looked up by that name
+    assert (meta["shipped_from"]["profile"], meta["shipped_from"]["seed"]) == (results["profile"], 0)
     assert meta["shipped_from"]["commit"] == results["commit"]
+    assert meta["data"] == results["profile_settings"]["data"] and not model_view(meta).data.birth_front
     seed0 = next(r for r in results["rows"]["vanilla_pretrain"]["runs"] if r["seed"] == 0)
     out = tmp_path / "dev.predictions"
-    assert main(["evaluate", "vanilla", "--reading_params_path", "laptop", "--outputs_path", str(out)]) == 0
-    committed = (LAPTOP / "seed0" / "vanilla_pretrain.dev.predictions").read_text(encoding="utf-8")
+    assert main(["evaluate", "vanilla", "--reading_params_path", "quick", "--outputs_path", str(out)]) == 0
+    committed = (QUICK / "seed0" / "vanilla_pretrain.dev.predictions").read_text(encoding="utf-8")
     assert out.read_text(encoding="utf-8") == committed
     assert f"Correct: {seed0['correct']} out of {seed0['total']}:" in capsys.readouterr().out
-    assert main(["ask", "Where was Ralf Wadephul born?", "--reading_params_path", "laptop"]) == 0
+    assert main(["ask", "Where was Ralf Wadephul born?", "--reading_params_path", "quick"]) == 0
     answer, info = capsys.readouterr().out.rstrip("\n").split("\t")
     assert answer and info.startswith("(probability ")

@@ -3,7 +3,7 @@
 With --reading_params_path, those checkpoints (optionally named `ROW=PATH`).
 Otherwise the models side by side: the shipped recite model first (the main
 model), then the finetuned checkpoints `factgpt reproduce` wrote for one seed
-beside --results (named PROFILE/ROW) or, without --results, the shipped laptop
+beside --results (named PROFILE/ROW) or, without --results, the shipped quick
 model, then the course profile's seed-0 checkpoints under results/course/seed0/
 when they are there (the report names those it could not find).
 """
@@ -79,12 +79,12 @@ def resolve_model_paths(paths: list[str] | None, results_json: str | Path | None
             raise InputError(folder, f"no finetuned checkpoint ({', '.join(ROW_FILES.values())}); "
                                      "pass --reading_params_path CHECKPOINT")
         return out
-    shipped = shipped_model("laptop")
+    shipped = shipped_model("quick")
     if shipped is None:
         raise InputError("--reading_params_path",
                          "no model given and this installation ships none: pass "
                          "--reading_params_path CHECKPOINT or --results results/PROFILE/results.json")
-    return {"laptop/vanilla_pretrain": shipped}
+    return {"quick/vanilla_pretrain": shipped}
 
 
 COURSE_SEED0 = Path("results/course/seed0")
@@ -112,7 +112,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reading_params_path", nargs="+", metavar="[ROW=]PATH", default=None,
                    help="finetuned checkpoints to analyse, the first is the main model; ROW= names a study row "
                         "(default: the shipped recite model, the seed's checkpoints beside --results or the "
-                        "shipped laptop model, and results/course/seed0/ when present)")
+                        "shipped quick model, and results/course/seed0/ when present)")
     p.add_argument("--results", default=None, metavar="results/PROFILE/results.json",
                    help="the study's results.json: its table and curves go into the report, and its "
                         "checkpoints are analysed when no --reading_params_path is given")
