@@ -478,6 +478,23 @@ def _fake_results(folder: Path, profile: str, seeds: list[int], partial: bool = 
     return folder / "results.json"
 
 
+def test_study_tables_are_named_by_their_folder_not_their_recorded_profile(tmp_path, monkeypatch):
+    for folder, bump in (("quick", 0), ("laptop", 50)):  # quick was run before its profile was renamed
+        f = _fake_results(tmp_path / "results" / folder, "laptop", [0], bump=bump)
+        res = json.loads(f.read_text())
+        for row in res["rows"].values():
+            row.update(mean=row["runs"][0]["accuracy"], std=0.0)
+        f.write_text(json.dumps(res))
+    page = tmp_path / "page.md"
+    page.write_text("<!-- table:quick -->\n<!-- /table:quick -->\n<!-- table:laptop -->\n<!-- /table:laptop -->\n")
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = cli("table", "--readme", "page.md")
+    assert rc == 0, err
+    quick, laptop = page.read_text().split("<!-- table:laptop -->")
+    assert "| 20.0% " in quick and "| 30.0% " not in quick
+    assert "| 30.0% " in laptop and "| 20.0% " not in laptop
+
+
 def test_merge_joins_seeds_run_apart(tmp_path):
     a = _fake_results(tmp_path / "a", "course", [0])
     b = _fake_results(tmp_path / "b", "course", [2, 1], partial=True)

@@ -28,6 +28,20 @@ def test_the_course_numbers_stand_once_and_every_other_file_leads_to_them():
                 assert p.model.n_embd > 0 and p.pretrain.max_epochs  # resolved from the chain
 
 
+def test_a_cpu_runs_the_laptop_profile_and_quick_is_the_short_look():
+    import torch
+
+    from factgpt.study import default_profile
+
+    assert default_profile(torch.device("cpu")) == "laptop" and default_profile(torch.device("cuda")) == "course"
+    laptop, quick, course = load("profiles", "laptop"), load("profiles", "quick"), load("profiles", "course")
+    # the course's two stages and objectives on focused lines, pretrained long enough to store the facts
+    assert laptop.model == quick.model and laptop.model.n_embd == course.model.n_embd
+    assert laptop.data.birth_front and not quick.data.birth_front and laptop.data.max_chars == 80
+    assert laptop.pretrain.max_epochs >= 5 * quick.pretrain.max_epochs
+    assert laptop.finetune_pretrained.max_epochs < course.finetune_pretrained.max_epochs
+
+
 def test_a_file_changes_its_base_setting_by_setting(tmp_path):
     base = write(tmp_path, "mine", {"base": "laptop", "description": "d", "pretrain": {"max_epochs": 3}})
     child = write(tmp_path, "child", {"base": "mine.json", "data": {"max_chars": 64}})
