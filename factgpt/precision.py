@@ -8,11 +8,14 @@ try it. On CPUs without native bf16 instructions (AVX-512 BF16 or AMX) bf16
 would not pay anyway: PyTorch's bf16 matrix products there were measured
 10-100x slower than fp32; with them, 8-9x faster (a 7,700×256 by 256×1,024
 product: 336 against 39 GFLOP/s on one core of an AMD EPYC with avx512_bf16).
-CPU_BF16_TRAINING says whether bf16 has passed that comparison on such a CPU;
-when it has, `auto` trains in bf16 on every CPU that has the instructions. On a
-2-core Xeon with AMX it has not yet: bf16 was 1.7x faster a course step, but its
-loss sat above fp32's two-seed spread in the last 3 of 9 windows of
-bench/learning_equivalence.py --compare bf16 (docs/speed.md).
+BF16_TRAINING_CPUS lists the CPU kinds (vendor, family, model) where bf16
+has passed that comparison; `auto` trains in bf16 on those only, since the
+same instructions have not meant the same numerics: on a 2-core AMD EPYC
+Zen 4 (family 25 model 17, avx512_bf16) bf16 stayed inside fp32's
+three-seed spread in all 9 windows of bench/learning_equivalence.py
+--compare bf16 and ran 1.8x faster a course step; on a 2-core Xeon with AMX
+it was 1.7x faster, but its loss sat above fp32's two-seed spread in the
+last 3 of 9 windows, so fp32 stays there (docs/speed.md).
 Decoding stays fp32 under `auto` either way: answers are compared exactly
 with committed predictions.
 
@@ -32,12 +35,18 @@ from pathlib import Path
 import torch
 
 from .errors import InputError
+from .runinfo import CpuKind, cpu_kind
 
 PRECISIONS = ("auto", "fp32", "bf16", "tf32")
-# Set once bench/precision_check.py and bench/learning_equivalence.py --compare bf16 have shown bf16
-# training inside fp32's seed spread on a CPU with native bf16 instructions (results/bench/); on an
-# AMX Xeon it was not (learning-equivalence-bf16-cpu-intel-xeon-processor-amx.json), so fp32.
-CPU_BF16_TRAINING = False
+# CPU kinds where bench/learning_equivalence.py --compare bf16 showed bf16 training inside fp32's
+# seed spread (results/bench/learning-equivalence-bf16-cpu-amd-epyc-avx512-bf16.json); not the AMX
+# Xeon (learning-equivalence-bf16-cpu-intel-xeon-processor-amx.json), so fp32 there.
+BF16_TRAINING_CPUS: frozenset[CpuKind] = frozenset({CpuKind("AuthenticAMD", 25, 17)})
+
+
+def bf16_shown_to_train_here() -> bool:
+    """bf16 has passed the learning comparison on this kind of CPU, and it has the instructions."""
+    return cpu_has_native_bf16() and cpu_kind() in BF16_TRAINING_CPUS
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,7 +59,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve(precision: str, device: torch.device, training: bool = False) -> str:
-    """The precision to run in; `auto` for training may pick bf16 on a CPU (CPU_BF16_TRAINING)."""
+    """The precision to run in; `auto` for training picks bf16 on a CPU kind in BF16_TRAINING_CPUS."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
     if precision == "tf32" and device.type != "cuda":
@@ -59,7 +68,7 @@ def resolve(precision: str, device: torch.device, training: bool = False) -> str
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn("this CPU has no native bf16 instructions: bf16 will be much slower than fp32")
         return precision
-    if training and device.type == "cpu" and CPU_BF16_TRAINING and cpu_has_native_bf16():
+    if training and device.type == "cpu" and bf16_shown_to_train_here():
         return "bf16"
     return "fp32"  # elsewhere bf16 is not shown to match fp32 (see the module docstring)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,6 +21,29 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return "unknown"
+
+
+@dataclass(frozen=True)
+class CpuKind:
+    """Which processor this is, as far as its arithmetic goes: vendor, family and model numbers."""
+
+    vendor: str
+    family: int
+    model: int
+
+
+def cpu_kind() -> CpuKind | None:
+    """This machine's CPU kind from /proc/cpuinfo (None where it cannot be read)."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (x.strip() for x in line.partition(":"))
+            if not key:
+                break  # the first processor says it for all
+            fields.setdefault(key, value)
+        return CpuKind(fields["vendor_id"], int(fields["cpu family"]), int(fields["model"]))
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def device_name(device: torch.device) -> str:

@@ -34,16 +34,22 @@ def test_tf32_setting_is_restored_after_an_error():
     assert torch.get_float32_matmul_precision() == before
 
 
-def test_auto_trains_in_bf16_on_a_bf16_cpu_only_once_shown(monkeypatch):
-    """CPU_BF16_TRAINING off: fp32 everywhere; on: bf16 for training on a CPU with the instructions,
-    never for decoding (committed predictions are compared exactly) and never without them."""
+def test_auto_trains_in_bf16_only_on_a_cpu_kind_where_it_was_shown(monkeypatch):
+    """bf16 for training on a CPU kind that passed the learning comparison and has the instructions;
+    fp32 on any other kind (an AMX Xeon did not pass), never for decoding (committed predictions are
+    compared exactly), never without the instructions, and never against an explicit fp32."""
     import factgpt.precision as P
+    from factgpt.runinfo import CpuKind
 
     cpu = torch.device("cpu")
+    zen4, xeon = CpuKind("AuthenticAMD", 25, 17), CpuKind("GenuineIntel", 6, 167)
+    assert zen4 in P.BF16_TRAINING_CPUS and xeon not in P.BF16_TRAINING_CPUS
     monkeypatch.setattr(P, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(P, "CPU_BF16_TRAINING", False)
+    monkeypatch.setattr(P, "cpu_kind", lambda: xeon)
     assert P.resolve("auto", cpu, training=True) == "fp32"
-    monkeypatch.setattr(P, "CPU_BF16_TRAINING", True)
+    monkeypatch.setattr(P, "cpu_kind", lambda: None)
+    assert P.resolve("auto", cpu, training=True) == "fp32"
+    monkeypatch.setattr(P, "cpu_kind", lambda: zen4)
     assert P.resolve("auto", cpu, training=True) == "bf16"
     assert P.resolve("auto", cpu) == "fp32"
     assert P.resolve("fp32", cpu, training=True) == "fp32"
