@@ -53,7 +53,7 @@ def test_gpu_script_refuses_without_cuda(tmp_path: Path):
 def test_profile_step_summarises_a_step(tmp_path: Path):
     root = Path(__file__).resolve().parent.parent
     run = subprocess.run([sys.executable, str(root / "bench" / "profile_step.py"), "--device", "cpu", "--steps", "1",
-                          "--profiled", "1", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          "--profiled", "1", "--precision", "fp32", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(root)})
     assert run.returncode == 0, run.stderr
     (res_file,) = tmp_path.glob("profile-cpu-*-fp32.json")
