@@ -10,12 +10,14 @@ would not pay anyway: PyTorch's bf16 matrix products there were measured
 product: 336 against 39 GFLOP/s on one core of an AMD EPYC with avx512_bf16).
 BF16_TRAINING_CPUS lists the CPU kinds (vendor, family, model) where bf16
 has passed that comparison; `auto` trains in bf16 on those only, since the
-same instructions have not meant the same numerics: on a 2-core AMD EPYC
-Zen 4 (family 25 model 17, avx512_bf16) bf16 stayed inside fp32's
-three-seed spread in all 9 windows of bench/learning_equivalence.py
---compare bf16 and ran 1.8x faster a course step; on a 2-core Xeon with AMX
-it was 1.7x faster, but its loss sat above fp32's two-seed spread in the
-last 3 of 9 windows, so fp32 stays there (docs/speed.md).
+check is per kind (the same instructions need not mean the same numerics;
+on the Xeon a two-seed check first failed). It passed on
+a 2-core AMD EPYC Zen 4 (family 25 model 17, avx512_bf16): bf16 stayed inside
+fp32's three-seed spread in all 9 windows of bench/learning_equivalence.py
+--compare bf16 and ran 1.8x faster a course step; and on a 2-core Xeon with
+AMX (family 6 model 167): 9 of 9 windows against three fp32 seeds, 1.7x
+faster a course step (with two seeds the same runs had given 6 of 9, the
+spread of two seeds being narrow; docs/speed.md).
 Decoding stays fp32 under `auto` either way: answers are compared exactly
 with committed predictions.
 
@@ -39,9 +41,12 @@ from .runinfo import CpuKind, cpu_kind
 
 PRECISIONS = ("auto", "fp32", "bf16", "tf32")
 # CPU kinds where bench/learning_equivalence.py --compare bf16 showed bf16 training inside fp32's
-# seed spread (results/bench/learning-equivalence-bf16-cpu-amd-epyc-avx512-bf16.json); not the AMX
-# Xeon (learning-equivalence-bf16-cpu-intel-xeon-processor-amx.json), so fp32 there.
-BF16_TRAINING_CPUS: frozenset[CpuKind] = frozenset({CpuKind("AuthenticAMD", 25, 17)})
+# three-seed spread (results/bench/learning-equivalence-bf16-cpu-*.json; a test keeps this set and
+# those files in step).
+BF16_TRAINING_CPUS: frozenset[CpuKind] = frozenset({
+    CpuKind("AuthenticAMD", 25, 17),  # AMD EPYC Zen 4, avx512_bf16
+    CpuKind("GenuineIntel", 6, 167),  # Intel Xeon with AMX
+})
 
 
 def bf16_shown_to_train_here() -> bool:
