@@ -207,8 +207,10 @@ def curve_plot(path: Path, *records: dict) -> Path:
             ax.annotate(f"{p['epoch']}", (p["pretrain_minutes"], p["heldout_accuracy"]), fontsize=7,
                         textcoords="offset points", xytext=(0, 5), ha="center", color=c)
     first = records[0]
-    ax.axhline(REFERENCE["vanilla_pretrain"], color="grey", lw=0.8, ls=":")
-    ax.text(ax.get_xlim()[0], REFERENCE["vanilla_pretrain"], " seed write-up, pretrain → finetune (dev)",
+    # The write-up's pretrain → finetune figure for the variant this curve trained.
+    reference = REFERENCE[f"{first['variant']}_pretrain"]
+    ax.axhline(reference, color="grey", lw=0.8, ls=":")
+    ax.text(ax.get_xlim()[0], reference, f" seed write-up, {first['variant']} pretrain → finetune (dev)",
             fontsize=7, va="bottom", color="grey")
     ax.set_xlabel(f"pretraining minutes ({first['device']}; probes not counted; numbers: epochs)")
     ax.set_ylabel("% of the held-out people")
