@@ -82,7 +82,8 @@ def test_bf16_cpu_kinds_are_those_whose_committed_check_passed():
         d = json.loads(f.read_text())
         m = re.search(r"family (\d+) model (\d+)", d["device"])
         assert m, f"{f.name}: no CPU family/model in {d['device']!r}"
-        vendor = next(v for k, v in vendors.items() if d["device"].startswith(k))
+        vendor = next((v for k, v in vendors.items() if d["device"].startswith(k)), None)
+        assert vendor, f"{f.name}: unknown CPU vendor in {d['device']!r}"
         if d["all_windows_inside"] and len(d["seeds"]) >= 3:
             passed.add(CpuKind(vendor, int(m[1]), int(m[2])))
     assert passed == set(P.BF16_TRAINING_CPUS)
