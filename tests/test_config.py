@@ -38,7 +38,11 @@ def test_a_cpu_runs_the_laptop_profile_and_quick_is_the_short_look():
     # the course's two stages and objectives on focused lines, pretrained long enough to store the facts
     assert laptop.model == quick.model and laptop.model.n_embd == course.model.n_embd
     assert laptop.data.birth_front and not quick.data.birth_front and laptop.data.max_chars == 80
-    assert laptop.pretrain.max_epochs >= 5 * quick.pretrain.max_epochs
+    assert laptop.data.question_key and laptop.pretrain.max_epochs >= 5 * quick.pretrain.max_epochs
+    # the previous laptop profile, kept by name, is the keyed one without its keys and 40 epochs shorter
+    before = load("profiles", "laptop120")
+    assert not before.data.question_key and before.pretrain.max_epochs == laptop.pretrain.max_epochs - 40
+    assert before.data.birth_front and before.finetune_pretrained == laptop.finetune_pretrained
     assert laptop.finetune_pretrained.max_epochs < course.finetune_pretrained.max_epochs
 
 
