@@ -46,6 +46,19 @@ def test_a_cpu_runs_the_laptop_profile_and_quick_is_the_short_look():
     assert laptop.finetune_pretrained.max_epochs < course.finetune_pretrained.max_epochs
 
 
+@pytest.mark.parametrize("profile", ["laptop", "laptop120"])
+def test_the_laptop_profiles_still_train_what_their_committed_results_ran(profile):
+    """A profile whose settings drift from its results no longer reproduces them, and
+    `reproduce --resume` or `merge` of a further seed would mix two trainings."""
+    from pathlib import Path
+
+    recorded = json.loads((Path(__file__).resolve().parent.parent / "results" / profile / "results.json")
+                          .read_text(encoding="utf-8"))["profile_settings"]
+    now = load("profiles", profile).to_dict()
+    assert {k: v for k, v in now.items() if k not in ("name", "description")} == \
+        {k: v for k, v in recorded.items() if k not in ("name", "description")}
+
+
 def test_a_file_changes_its_base_setting_by_setting(tmp_path):
     base = write(tmp_path, "mine", {"base": "laptop", "description": "d", "pretrain": {"max_epochs": 3}})
     child = write(tmp_path, "child", {"base": "mine.json", "data": {"max_chars": 64}})
