@@ -147,3 +147,29 @@ def test_device_slug_keeps_the_bf16_instructions(monkeypatch):
     for name, slug in names.items():
         monkeypatch.setattr(B, "device_name", lambda d, name=name: name)
         assert B.device_slug(torch.device("cpu")) == slug
+
+
+def test_seed_time_adds_up_a_seed_from_its_stages(tmp_path: Path):
+    """bench/seed_time.py: every stage of a seed timed, its minutes its median step times its step count."""
+    from conftest import TINY_PROFILE
+
+    root = Path(__file__).resolve().parent.parent
+    prof = tmp_path / "tiny.json"
+    prof.write_text(json.dumps(TINY_PROFILE))
+    run = subprocess.run([sys.executable, str(root / "bench" / "seed_time.py"), "--profile", str(prof), "--steps", "2",
+                          "--precisions", "fp32", "--measured", "2.0", "--measured_precision", "fp32", "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr
+    (res_file,) = (tmp_path / "o").glob("seed-time-*.json")
+    res = json.loads(res_file.read_text())
+    assert list(res["stages"]) == ["finetune (no pretraining)", "pretrain vanilla", "finetune vanilla",
+                                   "pretrain synthesizer", "finetune synthesizer"]
+    for s in res["stages"].values():
+        assert len(s["ms_all"]["fp32"]) == 2 and s["total_steps"] >= 1  # one epoch a stage
+        assert s["minutes"]["fp32"] == pytest.approx(s["ms_per_step"]["fp32"] * s["total_steps"] / 60000)
+    # one epoch each: wiki.txt's lines at batch 128 are more steps than the training pairs at 256
+    assert res["stages"]["pretrain vanilla"]["total_steps"] > res["stages"]["finetune vanilla"]["total_steps"]
+    total = sum(s["minutes"]["fp32"] for s in res["stages"].values()) + 3 * res["evaluate_minutes_each"]
+    assert res["seed_minutes"]["fp32"] == pytest.approx(total)
+    assert res["measured"]["estimate_over_measured"] == pytest.approx(total / 2.0)
+    assert "fp32_over_bf16" not in res and res["precisions"] == ["fp32"]
