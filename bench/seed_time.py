@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--out", default="results/bench")
     a = ap.parse_args()
     if a.steps < 1:
-        sys.exit("--steps must be at least 1")
+        ap.error("--steps must be at least 1")  # one line, exit code 2
     device = resolve_device(a.device)
     precisions = a.precisions or (["fp32", "bf16"] if device.type == "cpu" and cpu_has_native_bf16() else ["fp32"])
     prof = load_profile(a.profile)
