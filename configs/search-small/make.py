@@ -9,7 +9,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SIZES = {"l2d128": (2, 4, 128), "l4d128": (4, 4, 128), "l2d192": (2, 6, 192), "l4d256": (4, 8, 256),
-         "l3d160": (3, 4, 160)}
+         "l3d160": (3, 4, 160), "l2d256": (2, 8, 256)}
 
 
 def candidate(size: str, lr: float, epochs: int, batch: int = 64, chars: int = 80,
@@ -41,10 +41,20 @@ GRID = [
     candidate("l4d256", 4e-3, 30),
 ]
 
-if __name__ == "__main__":
-    names = []
-    for name, prof in GRID:
+# Round 2, after round 1 stored almost nothing by epoch 90: long cosines, to find where storage starts.
+LONG = [
+    candidate("l2d128", 3e-3, 200), candidate("l4d128", 3e-3, 160), candidate("l2d128", 3e-3, 200, chars=64),
+    candidate("l4d128", 3e-3, 160, chars=64), candidate("l2d192", 3e-3, 160), candidate("l2d256", 2e-3, 110),
+    candidate("l4d256", 2e-3, 100, chars=64),
+]
+
+
+def write(grid: list[tuple[str, dict]], listing: str) -> None:
+    for name, prof in grid:
         (HERE / f"{name}.json").write_text(json.dumps(prof, indent=1) + "\n")
-        names.append(name)
-    (HERE / "candidates.txt").write_text("\n".join(names) + "\n")
-    print(len(names), "candidates")
+    (HERE / listing).write_text("\n".join(name for name, _ in grid) + "\n")
+
+
+if __name__ == "__main__":
+    write(GRID, "candidates.txt")
+    write(LONG, "candidates-long.txt")
