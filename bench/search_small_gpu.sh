@@ -14,7 +14,7 @@ mkdir -p "$out/search"
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1
-deadline=$(( $(date +%s) + minutes * 60 - 20 ))
+deadline=$(( $(date +%s) + ${BUDGET_S:-$(( minutes * 60 ))} - 20 ))
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/search/gpu.csv" 2>/dev/null || true
 git rev-parse HEAD > "$out/search/commit.txt" 2>/dev/null || true
 # The queue: every candidate's vanilla seed 0, the synthesizer of the main sizes, then seed 1.
