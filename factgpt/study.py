@@ -22,6 +22,7 @@ import torch
 
 from .config import Profile
 from .errors import InputError
+from .estimate import estimate_seed
 from .evaluate import london, write_predictions
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, VARIANTS
@@ -31,22 +32,14 @@ from .precision import resolve, resolve_device
 from .results import REFERENCE, ROW_TITLES, summarize
 from .runinfo import device_name, git_commit
 from .tables import write_study_outputs
-from .train import Trainer
 
 
-def estimate_pretrain_seconds(prof: Profile, corpus: Corpus, variant: str, device: torch.device, seed: int) -> float:
-    """Time two optimizer steps of the profile's pretraining and extrapolate."""
-    mcfg = model_config(prof, corpus.vocab, variant)
-    cfg = stage_config(prof, "pretrain", corpus.n_docs, seed=seed, max_epochs=1)
-    tr = Trainer(GPT(mcfg), pretrain_source(corpus, mcfg.block_size, True, seed, prof.data),
-                 cfg, device)
-    batches = tr.source.epoch(cfg.batch_size, tr.gen)
-    tr.step(next(batches))  # warm-up
-    t0 = time.time()
-    tr.step(next(batches))
-    tr.step(next(batches))
-    per_step = (time.time() - t0) / 2
-    return per_step * stage_config(prof, "pretrain", corpus.n_docs).max_epochs * tr.steps_per_epoch
+# Training state is saved every this many steps whatever the options, so that a kill costs at most
+# this many steps (a course-model step is under a second on a GPU, about a second on 2 CPU cores).
+SAVE_EVERY = 500
+# Runs estimated to take longer than this on a CPU ask first (--yes answers): a study of many hours
+# started by mistake is worth one question.
+ASK_ABOVE_HOURS = 12.0
 
 
 def default_profile(device: torch.device) -> str:
@@ -104,11 +97,11 @@ def reproduce(args) -> int:
     profile_name = profile_arg or default_profile(device)
     prof = load_profile(profile_name)
     name = prof.name
-    if prior is not None and prior["profile_settings"] != prof.to_dict():
+    settings = lambda d: {k: v for k, v in d.items() if k != "description"}  # noqa: E731 (words may be reworded)
+    if prior is not None and settings(prior["profile_settings"]) != settings(prof.to_dict()):
         raise InputError(Path(args.out) / "results.json",
                          f"profile {profile_name} has changed since this run started; start a new --out")
     out = run_folder(args.out, name)
-    out.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus(bundled_path("wiki.txt"))
     train_tsv = bundled_path("birth_places_train.tsv")
     dev_rows = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof.model.block_size)
@@ -120,19 +113,20 @@ def reproduce(args) -> int:
     say(f"device {device_name(device)}; seeds {seeds}; variants {variants}; "
         f"{'resuming' if prior else 'writing'} {out}")
 
-    if prior is None:
-        est = estimate_pretrain_seconds(prof, corpus, "vanilla", device, seeds[0])
-        total_est = est * len(variants) * len(seeds)
-        say(f"estimated pretraining time: {est / 60:.1f} min per run, {total_est / 3600:.2f} h for all runs")
-        if total_est > 3 * 3600 and device.type == "cpu" and not args.yes:
-            if not sys.stdin.isatty():
-                raise InputError("--profile", f"{name} would take about {total_est / 3600:.1f} h on this CPU; "
-                                              "pass --yes to run it anyway, or --profile quick for a short look")
-            if input("continue? [y/N] ").strip().lower() != "y":
-                return 1
-
     precision = resolve(args.precision, device)  # decoding's; training's is resolved per stage
     train_precision = resolve(args.precision, device, training=True)
+    if prior is None:
+        est = estimate_seed(prof, corpus, variants, device, dev_rows + test_rows, seeds[0], args.precision)
+        hours = est.total * len(seeds) / 3600
+        say(f"training in {train_precision}; {len(seeds)} seed{'s' if len(seeds) > 1 else ''}; estimated "
+            f"{est.total / 60:.0f} minutes a seed ({est.describe()}), {hours:.1f} h in all")
+        if hours > ASK_ABOVE_HOURS and device.type == "cpu" and not args.yes:
+            if not sys.stdin.isatty():
+                raise InputError("--profile", f"{name} would take about {hours:.0f} h on this CPU; pass --yes "
+                                              f"to run it anyway (runs over {ASK_ABOVE_HOURS:.0f} h ask first)")
+            if input("continue? [y/N] ").strip().lower() != "y":
+                return 1
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run that never started leaves no folder
     command = "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     # a resumed run keeps the rows it finished and the record of every earlier piece
     runs: dict[str, list[dict[str, Any]]] = {r: list(v["runs"]) for r, v in (prior or {}).get("rows", {}).items()}
@@ -177,7 +171,7 @@ def reproduce(args) -> int:
         resume = state.is_file() and prior is not None
         tr, status = stage(prof, corpus, *where, device, path, f"{tag} seed {seed}", quiet=args.quiet,
                            train_overrides={"seed": seed, "precision": args.precision}, resume=resume,
-                           time_left_s=time_left(), save_every=500 if args.time_limit else None, **kw)
+                           time_left_s=time_left(), save_every=SAVE_EVERY, **kw)
         if status != "done":
             raise _OutOfTime(f"{tag} seed {seed} at step {tr.progress.step} of {tr.total_steps}")
         state.unlink(missing_ok=True)  # the checkpoint holds what the state did; states are large
@@ -238,6 +232,11 @@ def reproduce(args) -> int:
         write_results(partial=True)
         say(f"time limit reached in {e}; state saved. Go on with: factgpt reproduce --out {out} --resume")
         return 0
+    except KeyboardInterrupt:
+        write_results(partial=True)
+        say(f"interrupted; every finished row and the stage's training state are saved. "
+            f"Go on with: factgpt reproduce --out {out} --resume")
+        return 130
 
     results = write_results(partial=False)
     print(write_study_outputs(out, results))

@@ -14,8 +14,11 @@ thing here, and each can be switched off:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,6 +125,7 @@ class Trainer:
         self.lazy = self.device.type == "cuda"  # avoid a host sync every step
         self.sync_every = 50
         self._pending: list = []
+        self._interrupted = False  # set by a Ctrl-C during train()
         self.world, self.rank = dist.world_size(), dist.rank()
         if self.world > 1:
             torch.manual_seed(cfg.seed + self.rank)  # dropout differs per rank, data does not
@@ -197,6 +201,26 @@ class Trainer:
             self.progress.history.append({**entry, "loss": value, "real_tokens": int(n)})
 
     # ---- the loop ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _ctrl_c_between_steps(self):
+        """A first Ctrl-C lets the step in flight finish, so that the state saved is a step's end
+        (resumable bit for bit); a second one stops at once. Only the main thread gets signals."""
+        self._interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def train(
         self,
         progress_bar: bool = True,
@@ -206,11 +230,18 @@ class Trainer:
         save_every: int | None = None,
         on_epoch_end: Callable[["Trainer"], None] | None = None,
     ) -> str:
-        """Run to max_epochs; returns "done", or "stopped" when time_limit_s ran out (state saved)."""
+        """Run to max_epochs; returns "done", or "stopped" when time_limit_s ran out (state saved).
+        Ctrl-C saves the state at the end of the step in flight, then raises KeyboardInterrupt."""
         cfg, p = self.cfg, self.progress
         start = time.time() - p.elapsed
         bar = tqdm(total=self.total_steps, initial=p.step, desc=desc, disable=not progress_bar or self.rank != 0,
                    unit="step", dynamic_ncols=True, leave=True)
+        with self._ctrl_c_between_steps():
+            return self._loop(bar, start, time_limit_s, state_path, save_every, on_epoch_end)
+
+    def _loop(self, bar, start: float, time_limit_s: float | None, state_path: str | Path | None,
+              save_every: int | None, on_epoch_end) -> str:
+        cfg, p = self.cfg, self.progress
         try:
             while p.epoch < cfg.max_epochs:
                 if p.batch_in_epoch == 0:
@@ -232,6 +263,10 @@ class Trainer:
                                         lr=f"{p.history[-1]['lr']:.2e}", refresh=False)
                     if state_path and save_every and p.step % save_every == 0:
                         self.save_state(state_path)
+                    if self._interrupted:
+                        if state_path:
+                            self.save_state(state_path)
+                        raise KeyboardInterrupt
                     if time_limit_s is not None and self._out_of_time(p.elapsed, time_limit_s):
                         if state_path:
                             self.save_state(state_path)

@@ -366,7 +366,7 @@ def test_reproduce_cut_short_keeps_the_rows_it_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "pretrain_stage", stop_at_pretraining)
     rc, out, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "res", "--quiet", "--seeds", "3",
                        "--device", "cpu")
-    assert rc == 130
+    assert rc == 130 and f"Go on with: factgpt reproduce --out {tmp_path / 'res'} --resume" in err
     results = json.loads((tmp_path / "res" / "results.json").read_text())
     assert results["partial"] is True and results["seeds"] == [3]
     assert list(results["rows"]) == ["london", "vanilla_nopretrain"]
@@ -668,3 +668,89 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
         for marker in re.findall(r"<!-- ([a-z]+(?::[a-z0-9_]+)?) -->", text):
             body = text.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
             assert body.strip(), f"{page}: <!-- {marker} --> is empty"
+
+
+def test_ctrl_c_saves_the_stage_and_says_how_to_resume_bit_for_bit(tmp_path):
+    """Ctrl-C (SIGINT, sent by the run to itself after a step: no timing race) stops at the end of the
+    step in flight with the stage's state saved; the printed command finishes the run as if never stopped."""
+    prof = tmp_path / "pieces.json"
+    prof.write_text(json.dumps(PIECES_PROFILE))
+    common = ["--quiet", "--device", "cpu", "--precision", "fp32", "--seeds", "1", "--variants", "vanilla"]
+    rc, _, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "whole", *common)
+    assert rc == 0, err
+    interrupter = ("import os, signal, sys\n"
+                   "import factgpt.train as t\n"
+                   "step = t.Trainer.step\n"
+                   "def step_then_ctrl_c(self, batch):\n"
+                   "    loss = step(self, batch)\n"
+                   "    if self.progress.step == 1 and sys._getframe(1).f_code.co_name == '_loop':\n"  # not the estimate's
+                   "        os.kill(os.getpid(), signal.SIGINT)\n"
+                   "    return loss\n"
+                   "t.Trainer.step = step_then_ctrl_c\n"
+                   "from factgpt.cli import main\n"
+                   "sys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["reproduce", "--profile", str(prof), "--out", str(tmp_path / "parts"), *common]
+    proc = subprocess.run([sys.executable, "-c", interrupter, *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 130, proc.stderr
+    assert f"Go on with: factgpt reproduce --out {tmp_path / 'parts'} --resume" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    states = list((tmp_path / "parts" / "seed1").glob("*.state"))
+    assert len(states) == 1  # the interrupted stage's, saved at a step's end
+    rc, _, err = cli("reproduce", "--out", tmp_path / "parts", "--resume", "--quiet", "--device", "cpu",
+                     "--precision", "fp32")
+    assert rc == 0, err
+    from safetensors.torch import load_file
+
+    for ck in ("vanilla.nopretrain", "vanilla.pretrain", "vanilla.finetune"):
+        a, b = (load_file(tmp_path / d / "seed1" / f"{ck}.safetensors") for d in ("whole", "parts"))
+        assert all(torch.equal(a[k], b[k]) for k in a), ck
+
+
+def _fake_estimate(hours: float):
+    from factgpt.estimate import SeedEstimate
+
+    return lambda *a, **k: SeedEstimate({"vanilla": hours * 3600}, 0.0, 0.0, 0.0)
+
+
+def test_reproduce_runs_a_study_of_hours_without_asking(tmp_path, monkeypatch):
+    import factgpt.study as study
+
+    prof = tmp_path / "pieces.json"
+    prof.write_text(json.dumps(PIECES_PROFILE))
+    monkeypatch.setattr(study, "estimate_seed", _fake_estimate(5.0))
+    rc, _, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "res", "--quiet", "--seeds", "0",
+                     "--variants", "vanilla", "--device", "cpu", "--precision", "fp32")
+    assert rc == 0, err
+    assert "training in fp32; 1 seed; estimated 300 minutes a seed" in err and "5.0 h in all" in err
+
+
+def test_reproduce_asks_only_before_many_hours_and_leaves_no_folder(tmp_path, monkeypatch):
+    import factgpt.study as study
+
+    prof = tmp_path / "pieces.json"
+    prof.write_text(json.dumps(PIECES_PROFILE))
+    monkeypatch.setattr(study, "estimate_seed", _fake_estimate(study.ASK_ABOVE_HOURS + 1))
+    rc, _, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "res", "--quiet", "--seeds", "0",
+                     "--variants", "vanilla", "--device", "cpu")
+    assert rc == 2 and "pass --yes" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "res").exists()
+
+
+def test_the_seed_estimate_counts_every_stage(tmp_path):
+    from factgpt.estimate import estimate_seed
+    from factgpt.pipeline import load_corpus, load_profile, load_qa
+
+    prof_path = tmp_path / "pieces.json"
+    prof_path.write_text(json.dumps(PIECES_PROFILE))
+    prof = load_profile(str(prof_path))
+    corpus = load_corpus(bundled_path("wiki.txt"))
+    dev = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof.model.block_size)
+    est = estimate_seed(prof, corpus, ["vanilla", "synthesizer"], torch.device("cpu"), dev, precision="fp32")
+    assert set(est.pretrain) == {"vanilla", "synthesizer"}
+    assert min(est.pretrain.values()) > 0 and est.finetune_pretrained > 0 and est.finetune_scratch > 0
+    assert est.evaluate > 0
+    assert est.total == pytest.approx(sum(est.pretrain.values()) + 2 * est.finetune_pretrained
+                                      + est.finetune_scratch + est.evaluate)
+    assert "pretrain synthesizer" in est.describe()

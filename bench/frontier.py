@@ -1,0 +1,120 @@
+"""The frontier of the small-model search: held-out accuracy and line recall against fp32 CPU minutes.
+
+Each candidate's curve (results/search-small/round*/, `factgpt curve` on a GPU in fp32, held-out
+slice only) gives accuracy at its probe epochs; its pretraining step, timed in fp32 on 2 CPU cores
+by bench/seed_time.py (results/search-small/cpu-step-time/), turns an epoch into CPU minutes:
+minutes = epoch × steps an epoch × ms a step. The course model's row is the laptop profile's own
+curve (results/laptop/curve/laptop300/, bf16 on an AMX Xeon) timed the same way in fp32.
+
+    python bench/frontier.py            # writes results/search-small/frontier.{json,png}
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def size_of(settings: dict) -> str:
+    m = settings["model"]
+    return f"{m['n_layer']} layers, {m['n_head']} heads, {m['n_embd']}-d"
+
+
+def params_of(settings: dict, vocab: int = 256) -> int:
+    """Weights of the GPT (embeddings, blocks, head), to the nearest thousand: for the legend."""
+    m = settings["model"]
+    d, L, T = m["n_embd"], m["n_layer"], m["block_size"]
+    return (vocab + T) * d + L * 12 * d * d + d * vocab
+
+
+def step_ms(timing_dir: Path) -> dict[tuple, float]:
+    """fp32 ms a pretraining step by (model size, max_chars), from seed_time.py's files."""
+    out = {}
+    for f in sorted(timing_dir.glob("*.json")):
+        d = json.loads(f.read_text())
+        s = d["profile_settings"]
+        key = (s["model"]["n_layer"], s["model"]["n_head"], s["model"]["n_embd"], s["data"]["max_chars"])
+        out[key] = {"ms": d["stages"]["pretrain vanilla"]["ms_per_step"]["fp32"], "device": d["device"],
+                    "source": str(f.relative_to(ROOT))}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--search", default="results/search-small")
+    ap.add_argument("--course_curve", default="results/laptop/curve/laptop300/curve.json")
+    args = ap.parse_args()
+    search = ROOT / args.search
+    timing = step_ms(search / "cpu-step-time")
+    curves = [Path(p) for p in sorted(glob.glob(str(search / "round*" / "*.json")))]
+    curves.append(ROOT / args.course_curve)
+    rows = []
+    for path in curves:
+        c = json.loads(path.read_text())
+        s = c["profile"]
+        key = (s["model"]["n_layer"], s["model"]["n_head"], s["model"]["n_embd"], s["data"]["max_chars"])
+        t = timing.get(key)
+        steps_per_epoch = c["probes"][0]["step"] / c["probes"][0]["epoch"] if c["probes"] else math.nan
+        probes = [{"epoch": p["epoch"], "heldout_accuracy": p["heldout_accuracy"],
+                   "heldout_correct": p["heldout_correct"], "heldout_total": p["heldout_total"],
+                   "line_recall": 100.0 * p["line_recall_pretrained"]["correct"] / p["line_recall_pretrained"]["total"],
+                   "pretrain_loss": p["pretrain_loss"],
+                   "cpu_fp32_minutes": None if t is None else p["epoch"] * steps_per_epoch * t["ms"] / 60000}
+                  for p in c["probes"]]
+        rows.append({"curve": str(path.relative_to(ROOT)), "name": s["name"], "variant": c["variant"],
+                     "seed": c["seed"], "size": size_of(s), "params": params_of(s), "max_chars": s["data"]["max_chars"],
+                     "learning_rate": s["pretrain"]["learning_rate"], "batch_size": s["pretrain"]["batch_size"],
+                     "max_epochs": s["pretrain"]["max_epochs"], "trained_on": c["device"],
+                     "cpu_step": t, "probes": probes,
+                     "best_heldout": max((p["heldout_accuracy"] for p in probes), default=None)})
+    record = {
+        "what": "held-out accuracy and line recall of each candidate's pretraining against the fp32 minutes of "
+                "that pretraining on 2 CPU cores (one variant; a seed of the study pretrains two)",
+        "command": "python bench/frontier.py",
+        "searched_with": ["bash bench/search_small_gpu.sh OUT 9 8  (round 1, commit db3d13b)",
+                          "ROUND=long PROBE_EVERY=20 BUDGET_S=330 bash bench/search_small_gpu.sh OUT 6 8  "
+                          "(round 2, commit b4a28c2)"],
+        "note": "the curves of rounds 1-2 were trained on one NVIDIA H200 in fp32 (their 'commit' field names the "
+                "checkout the device copy held, not the commits above); dev was never used",
+        "rows": rows,
+    }
+    (search / "frontier.json").write_text(json.dumps(record, indent=1) + "\n")
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = {}
+    for r in rows:
+        if r["variant"] != "vanilla" or r["cpu_step"] is None:
+            continue
+        xs = [p["cpu_fp32_minutes"] for p in r["probes"]]
+        ys = [p["heldout_accuracy"] for p in r["probes"]]
+        c = colors.setdefault(r["size"], f"C{len(colors)}")
+        course = "laptop300" in r["curve"]
+        label = r["size"] + (": the laptop profile, one seed" if course else "")
+        ax.plot(xs, ys, "-o" if course else "-", color=c, ms=3, alpha=0.9 if course else 0.5, lw=2 if course else 1,
+                label=label if label not in ax.get_legend_handles_labels()[1] else None)
+    ax.axhline(26.6, color="gray", ls="--", lw=1)
+    ax.text(1, 27.5, "course write-up: 26.6% (dev)", color="gray", fontsize=8)
+    ax.axvline(10, color="gray", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("fp32 pretraining minutes on 2 CPU cores (AMD EPYC, AVX2), one variant")
+    ax.set_ylabel("held-out accuracy (%), 300 training pairs kept apart")
+    ax.set_title("What each model size stores and gets out, against CPU minutes")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(search / "frontier.png", dpi=110)
+    print(f"wrote {search / 'frontier.json'} and frontier.png ({len(rows)} curves)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""How long one seed of a study will take here: every stage timed for a few steps, then extrapolated.
+
+A stage's batches have a fixed size and length, so its steps cost about the
+same from first to last. Two steps were too few (two estimates 10 s apart
+differed by 30%): each stage here gets a warm-up step and then the median of
+several timed steps. Decoding is timed on a slice of the questions.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .config import Profile
+from .datasets import QA
+from .fileio import bundled_path
+from .model import GPT
+from .pipeline import Corpus, evaluate_rows, finetune_source, model_config, pretrain_source, stage_config
+from .train import Trainer
+
+TIMED_STEPS = 4
+
+
+@dataclass(frozen=True)
+class SeedEstimate:
+    """Seconds of one seed, stage by stage; `variants` pretrainings and finetunings each."""
+
+    pretrain: dict[str, float]  # per variant
+    finetune_pretrained: float
+    finetune_scratch: float
+    evaluate: float  # all rows' dev and test questions
+
+    @property
+    def total(self) -> float:
+        return (sum(self.pretrain.values()) + len(self.pretrain) * self.finetune_pretrained
+                + self.finetune_scratch + self.evaluate)
+
+    def describe(self) -> str:
+        pre = ", ".join(f"pretrain {v} {s / 60:.1f}" for v, s in self.pretrain.items())
+        return (f"{pre}, finetune {self.finetune_pretrained / 60:.1f} each, without pretraining "
+                f"{self.finetune_scratch / 60:.1f}, evaluation {self.evaluate / 60:.1f} minutes")
+
+
+def _median_step_seconds(tr: Trainer, steps: int = TIMED_STEPS) -> float:
+    batches = tr.source.epoch(tr.cfg.batch_size, tr.gen, tr.cfg.shuffle)
+    tr.step(next(batches))  # warm-up: allocations, kernels chosen
+    times = []
+    for _ in range(steps):
+        batch = next(batches, None)
+        if batch is None:
+            break
+        t0 = time.perf_counter()
+        tr.step(batch)
+        tr.flush()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) if times else 0.0
+
+
+def stage_seconds(prof: Profile, corpus: Corpus, stage: str, variant: str, device: torch.device,
+                  seed: int = 0, precision: str = "auto") -> float:
+    """One stage's training time, extrapolated from its median step."""
+    mcfg = model_config(prof, corpus.vocab, variant)
+    cfg = stage_config(prof, stage, corpus.n_docs, seed=seed, precision=precision)
+    if stage == "pretrain":
+        src = pretrain_source(corpus, mcfg.block_size, True, seed, prof.data)
+    else:
+        src = finetune_source(corpus, bundled_path("birth_places_train.tsv"), mcfg.block_size, True)
+    tr = Trainer(GPT(mcfg), src, cfg, device)
+    return _median_step_seconds(tr) * tr.total_steps
+
+
+def estimate_seed(prof: Profile, corpus: Corpus, variants: list[str], device: torch.device,
+                  questions: list[QA], seed: int = 0, precision: str = "auto") -> SeedEstimate:
+    """Every stage of one seed of `factgpt reproduce`; `questions` are those each row answers."""
+    pre = {v: stage_seconds(prof, corpus, "pretrain", v, device, seed, precision) for v in variants}
+    ft = stage_seconds(prof, corpus, "finetune_pretrained", variants[0], device, seed, precision)
+    scratch = stage_seconds(prof, corpus, "finetune_scratch", "vanilla", device, seed, precision)
+    model = GPT(model_config(prof, corpus.vocab, "vanilla")).to(device)
+    sample = questions[:64]
+    t0 = time.perf_counter()
+    evaluate_rows(model, corpus.vocab, sample)
+    per_question = (time.perf_counter() - t0) / max(1, len(sample))
+    rows = 1 + len(variants)  # London costs nothing
+    return SeedEstimate(pre, ft, scratch, per_question * len(questions) * rows)
