@@ -112,12 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer questions with confidence and the recited line, or say the model does not know")
     p.add_argument("question", nargs="?", default=None,
                    help="'Where was NAME born?' (omit to read questions from standard input, one a line)")
-    p.add_argument("--json", action="store_true", help="one JSON object a line: question, answer (null: does not "
-                                                         "know), confidence, recited_line")
+    p.add_argument("--json", action="store_true", help="one JSON object a line (fields: README, 'Ask the model')")
     p.add_argument("--reading_params_path", default=None, metavar="NAME|PATH",
                    help=f"a checkpoint, or a shipped model: {', '.join(SHIPPED_MODELS)} (default {DEFAULT_MODEL})")
     p.add_argument("--pretrain_corpus_path", default=None)
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+
+    p = sub.add_parser("serve", help="the model behind a JSON API and a page at / (loopback unless --host says otherwise)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", default=None, metavar="NAME|PATH",
+                   help=f"a checkpoint, or a shipped model: {', '.join(SHIPPED_MODELS)} (default {DEFAULT_MODEL})")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"],
+                   help="auto picks CUDA, then Apple's MPS, where torch reports one")
+    p.add_argument("--quiet", action="store_true", help="no request log")
 
     p = sub.add_parser("abstention", help="choose when a recite model says it does not know (held-out slice and "
                                           "made-up names), then measure it on dev and fresh made-up names")
@@ -342,9 +350,17 @@ def cmd_evaluate(args) -> int:
     if spec.get("recite"):  # recite the line, then answer (the same decoding as the recipe's evaluation)
         if args.reference:
             raise InputError("--reference", "a recite model has no one-question-at-a-time reference decoding")
-        preds = [a.guess for a in answer_questions(model, corpus.vocab, [r.question for r in rows],
-                                                   int(meta.get("max_chars") or model.config.block_size),
-                                                   span_answer=spec.get("span_answer", True))]
+        from tqdm.auto import tqdm
+
+        questions, preds = [r.question for r in rows], []
+        chunk = 100  # a progress bar over the questions: each chunk is decoded as one batch
+        with tqdm(total=len(questions), desc="evaluate", unit="question", disable=args.quiet) as bar:
+            for s in range(0, len(questions), chunk):
+                part = questions[s : s + chunk]
+                preds += [a.guess for a in answer_questions(model, corpus.vocab, part,
+                                                            int(meta.get("max_chars") or model.config.block_size),
+                                                            span_answer=spec.get("span_answer", True))]
+                bar.update(len(part))
     else:
         preds = [p.text for p in evaluate_rows(model, corpus.vocab, rows, fast=not args.reference)]
     if args.outputs_path:
@@ -384,8 +400,31 @@ def cmd_ask(args) -> int:
 
     replies = answer(_model_path(args.reading_params_path), None if args.question is None else [args.question],
                      sys.stdin if args.question is None else None,
-                     args.pretrain_corpus_path or bundled_path("wiki.txt"), resolve_device(args.device))
+                     args.pretrain_corpus_path or bundled_path("wiki.txt"), resolve_device(args.device, mps=True))
     sys.stdout.write(render(replies, args.json))
+    bad = [r for r in replies if not hasattr(r, "question")]
+    for r in bad:
+        print(r.error, file=sys.stderr)
+    return 2 if bad else 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .ask import Asker
+    from .checkpoint import load_model
+    from .pipeline import load_corpus
+    from .precision import resolve_device
+    from .serve import create_app, model_info
+
+    path = _model_path(args.model)
+    corpus = load_corpus(bundled_path("wiki.txt"))
+    model, meta = load_model(path, vocab=corpus.vocab, device=resolve_device(args.device, mps=True))
+    asker = Asker(model, corpus.vocab, meta)
+    app = create_app(asker, model_info(args.model or f"{DEFAULT_MODEL} (shipped)", meta, asker))
+    print(f"serving {args.model or DEFAULT_MODEL} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr,
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
 
@@ -510,7 +549,7 @@ def cmd_abstention(args) -> int:
 
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate, "baseline": cmd_baseline,
-    "ask": cmd_ask, "reproduce": cmd_reproduce, "table": cmd_table, "merge": cmd_merge, "explore": cmd_explore,
+    "ask": cmd_ask, "serve": cmd_serve, "reproduce": cmd_reproduce, "table": cmd_table, "merge": cmd_merge, "explore": cmd_explore,
     "convert": cmd_convert, "bench": cmd_bench, "schedule": cmd_schedule,
     "analyze": cmd_analyze, "abstention": cmd_abstention, "curve": cmd_curve,
 }

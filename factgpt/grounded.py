@@ -100,6 +100,7 @@ class GroundedAnswer:
     recitation: str  # the line the model recited to find the answer
     scores: dict[str, float]  # every score of SCORES, for measuring
     no_line: bool = False  # refused because no line was recited surely (else: the answer was not read surely)
+    recitation_probs: tuple[float, ...] = ()  # the probability of each recited character
 
     def to_json(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.answer, "confidence": round(self.confidence, 6),
@@ -119,5 +120,5 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
         failing = rule.first_failing(scores) if rule else None
         no_line = failing is not None and failing == next(iter(rule.thresholds))  # type: ignore[union-attr]
         out.append(GroundedAnswer(q, guess, guess if failing is None else None, scores[CONFIDENCE], r.line.text,
-                                  scores, no_line))
+                                  scores, no_line, tuple(r.line.char_probs)))
     return out

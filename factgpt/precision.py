@@ -99,9 +99,20 @@ def autocast(precision: str, device: torch.device):
     return matmul_precision(precision, device)
 
 
-def resolve_device(name: str) -> torch.device:
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(name: str, mps: bool = False) -> torch.device:
+    """auto: CUDA where torch sees one, else (for decoding, mps=True) Apple's MPS, else the CPU.
+    Training stays off MPS: no run of this project has been checked there."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps and _mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device", "cuda was asked for but no CUDA device is available")
+    if name == "mps" and not _mps_available():
+        raise InputError("--device", "mps was asked for but torch reports no Apple MPS device here")
     return torch.device(name)

@@ -452,7 +452,8 @@ def test_reproduce_resume_refuses_what_it_cannot_go_on_with(tmp_path):
                           "this run is of --seeds [2]")
     assert_one_line_error(*cli("reproduce", "--out", tmp_path / "run", "--resume", "--profile", "smoke", *common),
                           "this run is of --profile")
-    prof.write_text(json.dumps({**PIECES_PROFILE, "description": "changed"}))
+    # a reworded description is the same training; a changed setting is not
+    prof.write_text(json.dumps({**PIECES_PROFILE, "pretrain": {**PIECES_PROFILE["pretrain"], "learning_rate": 1e-3}}))
     assert_one_line_error(*cli("reproduce", "--out", tmp_path / "run", "--resume", *common), "has changed")
     assert_one_line_error(*cli("reproduce", "--recipe", "mix25", "--time_limit", "5", *common),
                           "a recipe runs in one piece")

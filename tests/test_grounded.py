@@ -71,15 +71,25 @@ def test_questions_from_stdin_are_answered_one_a_line_in_order(answering, capsys
 
 
 @pytest.mark.parametrize("stdin, why", [
-    ("Where was Ann Lee born?\n   \nWhere is Paris?\n", "<stdin>:3: expected a question of the form"),
+    ("Where was Ann Lee born?\n   \nWhere is Paris?\n", "<stdin>:3: expected a name or a question like"),
     ("Where was Ann Lee born?\nWhere was Ann \u00e9\u4e2d born?\n", "<stdin>:2: characters outside"),
-    ("\n\n", "<stdin>: no question given"),
 ])
-def test_bad_questions_on_stdin_cost_one_line_and_exit_2(answering, capsys, monkeypatch, stdin, why):
+def test_a_bad_line_on_stdin_gets_its_error_in_place_and_the_others_are_answered(answering, capsys, monkeypatch,
+                                                                                  stdin, why):
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["ask", "--json", "--reading_params_path", str(answering)]) == 2  # exit 2 once all are answered
+    cap = capsys.readouterr()
+    first, second = (json.loads(x) for x in cap.out.splitlines())
+    assert first["question"] == "Where was Ann Lee born?" and "answer" in first
+    assert second["error"].startswith(why) and second["asked"] == stdin.split("\n")[-2].strip()
+    assert cap.err.startswith(why) and cap.err.count("\n") == 1
+
+
+def test_no_question_on_stdin_costs_one_line_and_exit_2(answering, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n\n"))
     assert main(["ask", "--reading_params_path", str(answering)]) == 2
     cap = capsys.readouterr()
-    assert cap.out == "" and cap.err.startswith(why) and cap.err.count("\n") == 1
+    assert cap.out == "" and cap.err.startswith("<stdin>: no question given") and cap.err.count("\n") == 1
 
 
 @pytest.mark.parametrize("q, why", [("", "question: empty question"), ("   ", "question: empty question"),
@@ -155,3 +165,19 @@ def test_made_up_names_come_from_training_names_and_occur_in_no_data_file():
         first, *_, last = name.split()
         assert first in firsts and last in lasts and len(name.split()) == 2
         assert not any(name in f for f in files)
+
+
+def test_the_fast_span_scoring_picks_the_references_spans(answering, vocab):
+    """best_spans (one prompt pass into a cache, shorter candidates read off longer ones) against
+    best_spans_reference (every candidate a whole sequence): the same span, the same log-probability
+    up to float rounding, and None in the same places."""
+    from factgpt.checkpoint import load_model
+    from factgpt.recite import best_spans, best_spans_reference
+
+    model, _ = load_model(str(answering), vocab=vocab)
+    qs = ["Where was Ann Lee born?", "Where was Bo born?", "Where was X Y Z born?"]
+    recs = ["born in Paris, France, to a family", "a singer (born 1950) from Lyon .", ""]
+    fast, ref = best_spans(model, vocab, qs, recs, batch_size=4), best_spans_reference(model, vocab, qs, recs)
+    assert [f is None for f in fast] == [r is None for r in ref] == [False, False, True]
+    for f, r in zip(fast[:2], ref[:2]):
+        assert f[0] == r[0] and f[1] == pytest.approx(r[1], abs=1e-4)

@@ -68,10 +68,33 @@ def test_the_recite_model_refuses_a_made_up_name_and_answers_a_training_person(r
     assert main(["ask", "Where was Khatchig Mouradian born?", "--json"]) == 0  # the first training person
     known = json.loads(capsys.readouterr().out)
     assert known["answer"] == "Lebanon" and "Khatchig Mouradian" in known["question"]
-    assert known["confidence"] > made_up["confidence"]
+    # each shows the score that decided, against its threshold: the refusal the line score, the answer its own
+    assert made_up["refused_for"] == "no_line" and made_up["confidence_score"] == "line_mean"
+    assert made_up["confidence"] == made_up["line_confidence"] < made_up["threshold"]
+    assert known["confidence_score"] == "line_mean_x_span" and known["confidence"] >= known["threshold"]
+    assert known["line_confidence"] > made_up["line_confidence"]
     assert main(["ask", "Where was Khatchig Mouradian born?"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("Lebanon\t(confidence ") and "recited: " in text
+    assert text.startswith("Lebanon\t(confidence line_mean_x_span ") and "recited: " in text
+
+
+def test_the_recite_model_reads_questions_as_people_type_them(recite_model, capsys, monkeypatch):
+    """A bare name, other phrasings and any case of the fixed words are the course's question; a bad line
+    gets an error object in its place, the others are answered, and the command exits 2 at the end."""
+    import io
+
+    lines = ["Khatchig Mouradian", "where was Khatchig Mouradian born", "Where is Khatchig Mouradian from?",
+             "Khatchig Mouradian's birthplace", "???", "khatchig mouradian"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["ask", "--json"]) == 2
+    captured = capsys.readouterr()
+    got = [json.loads(x) for x in captured.out.splitlines()]
+    assert [g.get("form") for g in got] == ["name", "where_was_born", "where_from", "birthplace", None, "name"]
+    assert [g["asked"] for g in got] == [x.strip() for x in lines]
+    assert all(g["answer"] == "Lebanon" for g in got[:4])
+    assert got[4]["error"].startswith("<stdin>:5: ") and "<stdin>:5: " in captured.err
+    # lower case is another string to a character model: it is asked as typed, and this model has no line for it
+    assert got[5]["question"] == "Where was khatchig mouradian born?" and got[5]["answer"] is None
 
 
 @pytest.mark.slow

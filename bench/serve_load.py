@@ -1,0 +1,149 @@
+"""Load on `factgpt serve`, on loopback only: questions a second, latency, 503s, memory, and answers
+checked against `factgpt ask --json` for the same questions.
+
+1. warm: one question at a time, WARM_REQUESTS times (the latency of a single user);
+2. load: the 500 dev questions and 500 made-up names, one question a request, from --clients
+   concurrent clients;
+3. burst: --burst requests at once, past the server's queue bound, which should be answered 503
+   at once rather than queued.
+The server's resident memory is read before the load (after one warm-up question) and after it.
+
+    python bench/serve_load.py                    # writes results/serve/load.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from factgpt.abstention import made_up_questions  # noqa: E402
+from factgpt.fileio import bundled_path, write_text_atomic  # noqa: E402
+from factgpt.runinfo import device_name, git_commit  # noqa: E402
+from factgpt.serve import QUEUE_BOUND  # noqa: E402
+
+WARM_REQUESTS = 30
+
+
+def post(url: str, question: str, timeout: float = 120) -> tuple[int, dict, float]:
+    body = json.dumps({"questions": [question]}).encode()
+    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read()), time.perf_counter() - t0
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}"), time.perf_counter() - t0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--made_up", type=int, default=500)
+    ap.add_argument("--burst", type=int, default=2 * QUEUE_BOUND)
+    ap.add_argument("--out", default="results/serve/load.json")
+    args = ap.parse_args()
+    from test_serve import free_port, start_server
+
+    dev = [line.split("\t")[0] for line in bundled_path("birth_dev.tsv").read_text(encoding="utf-8").splitlines()]
+    made_up = made_up_questions(args.made_up, seed=12345)
+    questions = dev + made_up
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api/ask"
+    proc = start_server(port)
+    try:
+        post(url, dev[0])  # loads what the first question needs
+        mem_before = rss_mb(proc.pid)
+        warm = [post(url, dev[i % len(dev)])[2] for i in range(WARM_REQUESTS)]
+
+        got: dict[str, dict] = {}
+        lat, codes, lock = [], {}, threading.Lock()
+
+        def one(q: str) -> None:
+            code, body, s = post(url, q)
+            with lock:
+                lat.append(s)
+                codes[code] = codes.get(code, 0) + 1
+                if code == 200:
+                    got[q] = body["answers"][0]
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(one, questions))
+        wall = time.perf_counter() - t0
+        mem_after = rss_mb(proc.pid)
+
+        burst_codes: dict[int, int] = {}
+        burst_lat: list[float] = []
+
+        def hit(q: str) -> None:
+            code, _, s = post(url, q)
+            with lock:
+                burst_codes[code] = burst_codes.get(code, 0) + 1
+                if code == 503:
+                    burst_lat.append(s)
+
+        with ThreadPoolExecutor(args.burst) as pool:
+            list(pool.map(hit, [dev[i % len(dev)] for i in range(args.burst)]))
+        mem_end = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+
+    # the same questions through `factgpt ask --json`, one process reading them all from stdin
+    ask = subprocess.run([sys.executable, "-m", "factgpt", "ask", "--json"], input="\n".join(questions) + "\n",
+                         capture_output=True, text=True, cwd=ROOT)
+    expected = {json.loads(line)["asked"]: json.loads(line) for line in ask.stdout.splitlines()}
+    differ = [q for q in questions if q in got and got[q] != expected.get(q)]
+    record = {
+        "what": "factgpt serve under load on loopback: one question a request",
+        "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
+        "device": device_name("cpu"), "threads": os.cpu_count(), "commit": git_commit(),
+        "warm_single": {"requests": WARM_REQUESTS, "p50_ms": 1000 * statistics.median(warm),
+                        "p99_ms": 1000 * pct(warm, 0.99)},
+        "load": {"clients": args.clients, "questions": len(questions), "dev": len(dev), "made_up": len(made_up),
+                 "seconds": wall, "questions_per_second": len(questions) / wall,
+                 "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * pct(lat, 0.99),
+                 "status": {str(k): v for k, v in sorted(codes.items())},
+                 "errors": sum(v for k, v in codes.items() if k != 200)},
+        "burst": {"requests": args.burst, "queue_bound": QUEUE_BOUND,
+                  "status": {str(k): v for k, v in sorted(burst_codes.items())},
+                  "p99_ms_of_503": 1000 * pct(burst_lat, 0.99) if burst_lat else None},
+        "memory_mb": {"before_load": mem_before, "after_load": mem_after, "after_burst": mem_end,
+                      "change_after_load": (mem_after - mem_before) / mem_before},
+        "answers_checked_against_ask_json": len(got), "answers_that_differ": len(differ),
+        "differ_examples": differ[:5],
+    }
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, json.dumps(record, indent=1) + "\n")
+    print(json.dumps({k: record[k] for k in ("warm_single", "load", "burst", "memory_mb", "answers_that_differ")},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()
