@@ -52,8 +52,7 @@ def test_a_known_person_gets_the_answer_and_the_recited_line(browser_page):
     assert "line_mean_x_span" in page.inner_text("#why")
     line = page.inner_text("#line")
     assert "Lebanon" in line
-    marked = "".join(s.inner_text() for s in page.query_selector_all("#line span.place"))
-    assert marked == "Lebanon"
+    assert page.inner_text("#line span.place") == "Lebanon"  # the place is marked in the evidence
     assert 'Read "Where is Khatchig Mouradian from?"' in page.inner_text("#asked")
     if os.environ.get("FACTGPT_SCREENSHOT"):
         page.screenshot(path=os.environ["FACTGPT_SCREENSHOT"], full_page=True)
