@@ -109,6 +109,8 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
     sweeps = sorted(Path("results/laptop/finetune_sweep").glob("*.json"))
     for w in sweeps:
         blocks[f"sweep:{w.stem}"] = sweep_table(json.loads(w.read_text(encoding="utf-8")))
+    serve = Path("results/serve/load.json")
+    blocks["serve"] = serve_table(json.loads(serve.read_text(encoding="utf-8"))) if serve.is_file() else ""
     analysis = Path("results/analysis/analysis.json")
     if analysis.is_file():
         a = json.loads(analysis.read_text(encoding="utf-8"))
@@ -122,7 +124,7 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
     sources = sorted({*map(str, files), *map(str, Path("results/recipes").glob("*/results.json")),
                       *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench),
                       *([str(abstention)] if abstention.is_file() else []), *map(str, curves), *map(str, sweeps),
-                      *([str(analysis)] if analysis.is_file() else [])})
+                      *([str(analysis)] if analysis.is_file() else []), *([str(serve)] if serve.is_file() else [])})
     index = {"command": f"factgpt table --readme {' '.join(pages)}", "pages": list(pages), "sources": sources}
     if Path("results").is_dir():
         write_text_atomic(Path("results/index.json"), json.dumps(index, indent=2) + "\n")
@@ -264,6 +266,29 @@ def analysis_table(a: dict) -> str:
     for x in a.get("missing", []):
         lines.append(f"| {x['title']} | not analysed: {x['why']} | | | | | |")
     return "\n".join(lines) + "\n"
+
+
+def serve_table(r: dict[str, Any]) -> str:
+    """bench/serve_load.py's record against the targets of a 2-core CPU."""
+    w, ld, b, m = r["warm_single"], r["load"], r["burst"], r["memory_mb"]
+    codes = lambda d: ", ".join(f"{n} × {c}" for c, n in d.items())  # noqa: E731
+    return "\n".join([
+        f"{r['device']} · torch {r['torch']} · commit `{r['commit'][:12]}{'-dirty' if r['commit'].endswith('-dirty') else ''}` · `{r['command'].strip()}`",
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+        f"| warm single question, p50 / p99 | {w['p50_ms']:.0f} / {w['p99_ms']:.0f} ms ({w['requests']} requests) | p50 ≤ 100 ms |",
+        f"| {ld['clients']} clients, {ld['questions']} questions ({ld['dev']} dev, {ld['made_up']} made-up) "
+        f"| {ld['questions_per_second']:.1f} questions/s; p50 {ld['p50_ms'] / 1000:.2f} s, p99 {ld['p99_ms'] / 1000:.2f} s "
+        f"| ≥ 50/s, p99 ≤ 2 s |",
+        f"| errors under load | {ld['errors']} ({codes(ld['status'])}) | 0 |",
+        f"| burst of {b['requests']} requests, queue bound {b['queue_bound']} | {codes(b['status'])}; the 503s within "
+        f"{b['p99_ms_of_503']:.0f} ms (p99) | 503 at once |",
+        f"| server memory before / after the load | {m['before_load']:.0f} / {m['after_load']:.0f} MB "
+        f"({100 * m['change_after_load']:+.1f}%) | within 10% |",
+        f"| answers unlike `factgpt ask --json`'s | {r['answers_that_differ']} of {r['answers_checked_against_ask_json']} "
+        f"(scores within {r['max_score_difference']:.0e}) | 0 |",
+    ]) + "\n"
 
 
 def _fill(text: str, marker: str, body: str) -> str:
