@@ -19,8 +19,7 @@ from pathlib import Path
 from .argtypes import positive_float, positive_int
 from .errors import InputError
 from .fileio import DEFAULT_MODEL, SHIPPED_MODELS, bundled_path, check_writable, shipped_model
-from .model import VARIANTS
-from .precision import PRECISIONS
+from .choices import PRECISIONS, VARIANTS
 
 
 
@@ -191,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="what finetuned models know and guess: calibration, unseen names, "
                                        "error analysis; writes analysis.json, figures and report.html")
-    from .analysis import add_arguments as add_analyze_arguments
+    from .analysis.command import add_arguments as add_analyze_arguments
 
     add_analyze_arguments(p)
 

@@ -15,10 +15,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dropout import Dropout
+from .choices import VARIANTS  # re-exported: model.VARIANTS
 from .attention import CausalSelfAttention, Context, KVCache, SynthesizerAttention, rope_angles
 from .wordkeys import WordKeys
-
-VARIANTS = ("vanilla", "synthesizer")
 
 
 @dataclass

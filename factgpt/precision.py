@@ -36,10 +36,10 @@ from pathlib import Path
 
 import torch
 
+from .choices import PRECISIONS  # re-exported: precision.PRECISIONS
 from .errors import InputError
 from .runinfo import CpuKind, cpu_kind
 
-PRECISIONS = ("auto", "fp32", "bf16", "tf32")
 # CPU kinds where bench/learning_equivalence.py --compare bf16 showed bf16 training inside fp32's
 # three-seed spread (results/bench/learning-equivalence-bf16-cpu-*.json; a test keeps this set and
 # those files in step).

@@ -11,6 +11,15 @@ run_analysis(model_paths, out_dir, results_json, seed) does it all.
 """
 
 from .command import add_arguments, main, resolve_model_paths
-from .run import run_analysis
+
+
+def __getattr__(name: str):
+    # run_analysis pulls in torch and matplotlib: imported when asked for, not when the CLI
+    # only needs the command's arguments
+    if name == "run_analysis":
+        from .run import run_analysis
+
+        return run_analysis
+    raise AttributeError(name)
 
 __all__ = ["run_analysis", "add_arguments", "main", "resolve_model_paths"]
