@@ -103,8 +103,9 @@ def test_the_quick_model_is_shipped_by_name_and_reproduces_its_study(tmp_path, c
     assert p is not None and p.stat().st_size <= 16 * 2**20
     _, meta = load_tensors(p)
     results = json.loads((QUICK / "results.json").read_text(encoding="utf-8"))
-    # run when the quick profile was still called laptop; its lines are recorded, not looked up by that name
-    assert (meta["shipped_from"]["profile"], meta["shipped_from"]["seed"]) == (results["profile"], 0)
+    # run when the quick profile was still called laptop (the model records that name, the results both)
+    assert results["profile"] == "quick" and results["recorded_as"]["profile"] == "laptop"
+    assert (meta["shipped_from"]["profile"], meta["shipped_from"]["seed"]) == (results["recorded_as"]["profile"], 0)
     assert meta["shipped_from"]["commit"] == results["commit"]
     assert meta["data"] == results["profile_settings"]["data"] and not model_view(meta).data.birth_front
     seed0 = next(r for r in results["rows"]["vanilla_pretrain"]["runs"] if r["seed"] == 0)
