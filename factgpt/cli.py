@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer questions with confidence and the recited line, or say the model does not know")
     p.add_argument("question", nargs="?", default=None,
                    help="'Where was NAME born?' (omit to read questions from standard input, one a line)")
-    p.add_argument("--json", action="store_true", help="one JSON object a line (fields: README, 'Ask the model')")
+    p.add_argument("--json", action="store_true", help="one JSON object a line (fields: docs/serve.md)")
     p.add_argument("--reading_params_path", default=None, metavar="NAME|PATH",
                    help=f"a checkpoint, or a shipped model: {', '.join(SHIPPED_MODELS)} (default {DEFAULT_MODEL})")
     p.add_argument("--pretrain_corpus_path", default=None)

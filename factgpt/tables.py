@@ -99,7 +99,9 @@ def render_tables(paths: list[str], pages: list[str] | None) -> int:
         blocks["recipes"] = ""
     blocks["recipes:best"] = best_recipes_table(recipes)
     abstention = Path("results/abstention/abstention.json")
-    blocks["abstention"] = abstention_table(json.loads(abstention.read_text(encoding="utf-8"))) if abstention.is_file() else ""
+    a_rec = json.loads(abstention.read_text(encoding="utf-8")) if abstention.is_file() else None
+    blocks["abstention"] = abstention_table(a_rec) if a_rec else ""
+    blocks["abstention:scores"] = abstention_scores_table(a_rec) if a_rec else ""
     blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
     curves = sorted(Path("results/laptop/curve").glob("*/curve.json"))
     for c in curves:
@@ -170,12 +172,17 @@ def abstention_table(a: dict) -> str:
              f"| with the rule | {at['answered']:.1%} | {at['correct']:.1%} | {at['wrong']:.1%} | "
              f"{at['made_up_refused']:.1%} ({rep['n_made_up']} names) |",
              f"| always answering | 100.0% | {rep['without_abstention']['correct']:.1%} | "
-             f"{1 - rep['without_abstention']['correct']:.1%} | 0.0% |", "",
-             "| score | AUROC real vs made-up names | AUROC right vs wrong answers |", "|---|---|---|"]
+             f"{1 - rep['without_abstention']['correct']:.1%} | 0.0% |"]
+    return "\n".join(lines) + "\n"
+
+
+def abstention_scores_table(a: dict) -> str:
+    """How well each score of `factgpt abstention` tells real from made-up names and right from wrong answers."""
+    rep, rule = a["report"], a["rule"]
+    lines = ["| score | AUROC real vs made-up names | AUROC right vs wrong answers |", "|---|---|---|"]
     for k, v in rep["aurocs"].items():
         mark = " (the rule's line score)" if k == rule["line_score"] else ""
-        mark += " (the rule's answer score)" if k == rule["answer_score"] else ""
-        mark += " (shown as confidence)" if k == rule["confidence_shown"] else ""
+        mark += " (the rule's answer score; `ask`'s confidence when it answers)" if k == rule["answer_score"] else ""
         lines.append(f"| `{k}`{mark} | {v['real_vs_made_up']:.3f} | {v['right_vs_wrong']:.3f} |")
     lines += ["", f"Risk–coverage on dev, answering by `{rep['risk_coverage']['score']}` from the most confident: "
                   f"area {rep['risk_coverage']['area']:.2%} (the mean share of wrong answers over all coverages)."]
