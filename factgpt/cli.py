@@ -433,8 +433,12 @@ def cmd_reproduce(args) -> int:
             raise InputError("--recipe", "a recipe carries its own settings; do not combine it with --profile")
         if args.time_limit is not None or args.resume:
             raise InputError("--recipe", "a recipe runs in one piece: --time_limit and --resume are for the study")
+        if args.variants is not None:
+            raise InputError("--variants", "a recipe trains the vanilla model only; --variants is for the study")
+        if args.precision != "auto":
+            raise InputError("--precision", "a recipe trains in its own precision (auto); --precision is for the study")
         args.seeds = args.seeds if args.seeds is not None else [0]
-        args.variants = args.variants if args.variants is not None else list(VARIANTS)
+        args.variants = ["vanilla"]
         from .recipes import run_recipe
 
         return run_recipe(args)

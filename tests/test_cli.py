@@ -637,7 +637,7 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
     root = Path(__file__).resolve().parent.parent
     patterns = ["results/*/results.json", "results/index.json", "results/recipes/*/results.json", "results/laptop/search/*.json",
                 "results/bench/*.md", "results/abstention/abstention.json", "results/laptop/curve/*/curve.json",
-                "results/laptop/finetune_sweep/*.json", "results/analysis/analysis.json"]
+                "results/laptop/finetune_sweep/*.json", "results/analysis/analysis.json", "results/serve/load.json"]
     for pat in patterns:
         for f in root.glob(pat):
             dst = tmp_path / f.relative_to(root)
@@ -755,3 +755,8 @@ def test_the_seed_estimate_counts_every_stage(tmp_path):
     assert est.total == pytest.approx(sum(est.pretrain.values()) + 2 * est.finetune_pretrained
                                       + est.finetune_scratch + est.evaluate)
     assert "pretrain synthesizer" in est.describe()
+
+
+def test_a_recipe_refuses_the_study_flags_it_would_ignore():
+    assert_one_line_error(*cli("reproduce", "--recipe", "mix25", "--variants", "synthesizer"), "--variants")
+    assert_one_line_error(*cli("reproduce", "--recipe", "mix25", "--precision", "bf16"), "--precision")

@@ -22,7 +22,7 @@ from ..fileio import bundled_path, write_text_atomic
 from ..heldout import split_heldout, to_tsv
 from ..model import GPT
 from ..pipeline import load_corpus, load_qa, model_config, stage_config, train_stage
-from ..precision import resolve_device
+from ..precision import resolve, resolve_device
 from ..recite import recite, span_answers
 from ..results import mean_std
 from ..runinfo import device_name, git_commit
@@ -126,7 +126,8 @@ def run_recipe(args) -> int:
                    "minutes": mean_std([x["seconds"]["total"] / 60 for x in runs]),
                    "parameters": runs[0]["parameters"],
                    "command": "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
-                   "device": device_name(device), "torch": torch.__version__, "commit": commit}
+                   "device": device_name(device), "torch": torch.__version__, "commit": commit,
+                   "precision": resolve("auto", device, training=True)}  # what a recipe trains in
         if len(runs) < len(args.seeds):
             results["partial"] = True  # written after every seed: a stopped run keeps what it finished
         write_text_atomic(folder / "results.json", json.dumps(results, indent=2) + "\n")
