@@ -25,8 +25,7 @@ import ctypes
 import ctypes.util
 import json
 import platform
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -72,7 +71,6 @@ class Busy(Exception):
 class _Job:
     questions: list
     done: asyncio.Future
-    arrived: float = field(default_factory=time.perf_counter)
 
 
 class Batcher:
