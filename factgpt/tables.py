@@ -51,9 +51,14 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def short_commit(commit: str) -> str:
+    """The first 12 digits, and `-dirty` where the run's tree had uncommitted changes."""
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def _commits(commit: str | list[str]) -> str:
     """One commit, or the distinct commits of merged runs, shortened."""
-    seen = dict.fromkeys(c[:12] for c in ([commit] if isinstance(commit, str) else commit))
+    seen = dict.fromkeys(short_commit(c) for c in ([commit] if isinstance(commit, str) else commit))
     return ", ".join(f"`{c}`" for c in seen)
 
 
@@ -171,7 +176,7 @@ def abstention_table(a: dict) -> str:
     when = " and ".join(f"`{k}` ≥ {t:.4g}" for k, t in rule["thresholds"].items())
     head = (f"Model `{a['recipe']}` seed {a['seed']} · rule: answer when {when} (chosen on {a['selection']['n_real']} "
             f"held-out people and {a['selection']['n_made_up']} made-up names) · {a['device']} · commit "
-            f"`{a['commit'][:12]}`")
+            f"`{short_commit(a['commit'])}`")
     lines = [head, "",
              "| | dev questions answered | answered correctly | answered wrongly | made-up names refused |", "|---|---|---|---|---|",
              f"| with the rule | {at['answered']:.1%} | {at['correct']:.1%} | {at['wrong']:.1%} | "
@@ -203,7 +208,7 @@ def curve_table(record: dict) -> str:
         last = record["probes"][-1]["epoch"] if record["probes"] else 0
         state = f"stopped after epoch {last} of {p['pretrain']['max_epochs']}"
     head = (f"Profile `{p['name']}` · {record['variant']} · seed {record['seed']} · {record['device']} · "
-            f"torch {record['torch']} · commit `{record['commit'][:12]}` · {state}")
+            f"torch {record['torch']} · commit `{short_commit(record['commit'])}` · {state}")
     lines = [head, "", "| epoch | pretraining minutes | pretraining loss | held-out accuracy (finetuned copy) | "
                        "line recall, pretrained | line recall, finetuned |", "|---|---|---|---|---|---|"]
     for x in record["probes"]:
@@ -226,7 +231,7 @@ def sweep_table(record: dict) -> str:
     seeds = record.get("seeds", [record.get("seed", 0)])
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else "finetuning seeds " + ", ".join(map(str, seeds))
     head = (f"Profile `{record['profile']['name']}`{at} · {record['variant']} · {seed_text} · "
-            f"{record['device']} · torch {record['torch']} · commit `{record['commit'][:12]}` · "
+            f"{record['device']} · torch {record['torch']} · commit `{short_commit(record['commit'])}` · "
             f"line recall before finetuning {lr0['accuracy']:.1f}% ({lr0['correct']}/{lr0['total']})")
     if all("runs" not in x for x in record["settings"]):
         lines = [head, "", "| finetuning epochs | learning rate | batch | final finetuning loss | held-out accuracy | "
@@ -285,7 +290,7 @@ def serve_table(r: dict[str, Any]) -> str:
     w, ld, b, m = r["warm_single"], r["load"], r["burst"], r["memory_mb"]
     codes = lambda d: ", ".join(f"{n} × {c}" for c, n in d.items())  # noqa: E731
     return "\n".join([
-        f"{r['device']} · torch {r['torch']} · commit `{r['commit'][:12]}{'-dirty' if r['commit'].endswith('-dirty') else ''}` · `{r['command'].strip()}`",
+        f"{r['device']} · torch {r['torch']} · commit `{short_commit(r['commit'])}` · `{r['command'].strip()}`",
         "",
         "| measure | result | target |",
         "|---|---|---|",

@@ -760,3 +760,10 @@ def test_the_seed_estimate_counts_every_stage(tmp_path):
 def test_a_recipe_refuses_the_study_flags_it_would_ignore():
     assert_one_line_error(*cli("reproduce", "--recipe", "mix25", "--variants", "synthesizer"), "--variants")
     assert_one_line_error(*cli("reproduce", "--recipe", "mix25", "--precision", "bf16"), "--precision")
+
+
+def test_tables_show_which_runs_had_uncommitted_changes():
+    from factgpt.tables import _commits
+
+    shown = _commits(["a23f7f4d0b20ffff-dirty", "11a612e8a180ffff", "11a612e8a180ffff"])
+    assert shown == "`a23f7f4d0b20-dirty`, `11a612e8a180`"
