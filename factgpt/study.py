@@ -20,14 +20,13 @@ from typing import Any
 
 import torch
 
-from .config import Profile
 from .errors import InputError
 from .estimate import estimate_seed
 from .evaluate import london, write_predictions
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, VARIANTS
-from .pipeline import (Corpus, evaluate_rows, finetune_stage, load_corpus, load_for, load_profile, load_qa,
-                       model_config, pretrain_source, pretrain_stage, profile_names, score, stage_config)
+from .pipeline import (evaluate_rows, finetune_stage, load_corpus, load_for, load_profile, load_qa, pretrain_stage,
+                       profile_names, score)
 from .precision import resolve, resolve_device
 from .results import REFERENCE, ROW_TITLES, summarize
 from .runinfo import device_name, git_commit

@@ -232,7 +232,7 @@ class Trainer:
     ) -> str:
         """Run to max_epochs; returns "done", or "stopped" when time_limit_s ran out (state saved).
         Ctrl-C saves the state at the end of the step in flight, then raises KeyboardInterrupt."""
-        cfg, p = self.cfg, self.progress
+        p = self.progress
         start = time.time() - p.elapsed
         bar = tqdm(total=self.total_steps, initial=p.step, desc=desc, disable=not progress_bar or self.rank != 0,
                    unit="step", dynamic_ncols=True, leave=True)
