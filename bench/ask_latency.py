@@ -1,4 +1,4 @@
-"""Wall-clock time of `factgpt ask` with the shipped model, start-up included.
+"""Wall-clock time of `factgpt ask` with the shipped model, and of `factgpt --help`, start-up included.
 
 Runs the command as a user would (a fresh process each time) and writes
 results/bench/ask-latency.json (and .md) with every run's seconds, the median, the
@@ -32,23 +32,29 @@ def main() -> None:
     exe = shutil.which("factgpt")
     if exe is None:
         raise SystemExit("factgpt is not installed: pip install -e .")
-    cmd = [exe, "ask", a.question]
-    subprocess.run(cmd, check=True, capture_output=True)  # warm the file cache, as a second ask would find it
-    times, answer = [], ""
-    for _ in range(a.runs):
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        answer = r.stdout.strip()
-    record = {"command": "factgpt ask " + json.dumps(a.question), "seconds": times,
-              "median_seconds": statistics.median(times), "answer": answer,
+    rows = []
+    for cmd in ([exe, "ask", a.question], [exe, "--help"]):
+        subprocess.run(cmd, check=True, capture_output=True)  # warm the file cache, as a second call would find it
+        times, out = [], ""
+        for _ in range(a.runs):
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            times.append(time.perf_counter() - t0)
+            out = r.stdout.strip()
+        rows.append({"command": "factgpt " + " ".join(json.dumps(x) if " " in x else x for x in cmd[1:]),
+                     "seconds": times, "median_seconds": statistics.median(times),
+                     "answer": out if cmd[1] == "ask" else ""})
+    record = {**rows[0], "help": rows[1],
               "device": device_name(torch.device("cpu")), "torch": torch.__version__, "commit": git_commit(),
               "measured_by": "python bench/ask_latency.py" + (f" --runs {a.runs}" if a.runs != 5 else "")}
+    answer = record["answer"]
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(a.out, json.dumps(record, indent=1) + "\n")
-    md = (f"{record['device']} · torch {record['torch']} · commit `{record['commit'][:12]}` · `{record['measured_by']}`\n\n"
+    short = record["commit"][:12] + ("-dirty" if record["commit"].endswith("-dirty") else "")
+    md = (f"{record['device']} · torch {record['torch']} · commit `{short}` · `{record['measured_by']}`\n\n"
           f"| command | median wall-clock, start-up included | runs | answer |\n|---|---|---|---|\n"
-          f"| `{record['command']}` | {record['median_seconds']:.2f} s | {a.runs} | {answer} |\n")
+          + "".join(f"| `{x['command']}` | {x['median_seconds']:.2f} s | {a.runs} | {x['answer'] or '–'} |\n"
+                    for x in rows))
     write_text_atomic(Path(a.out).with_suffix(".md"), md)
     print(f"factgpt ask: median {record['median_seconds']:.2f} s over {a.runs} runs → {answer}")
 
