@@ -55,6 +55,7 @@ class ModelSettings:
 class DataSettings:
     """What is done to each wiki.txt line before pretraining (lines.py), then the cut."""
 
+    drop_dates: bool = False  # dates and years taken out of the line (lines.drop_dates)
     birth_front: bool = False  # the birth clause moved to just after the name
     name_key: bool = False  # the name before every sentence
     question_key: bool = False  # the line starts "Where was NAME born? " (no answer is used)
@@ -129,6 +130,20 @@ class Profile:
             checked = {k: check_setting(self.where, name, type(current), k, v) for k, v in values.items()}
             changed[name] = replace(current, **checked)
         return replace(self, **changed)
+
+
+def same_training(recorded: dict[str, Any], profile: Profile) -> bool:
+    """Does a run's recorded settings (Profile.to_dict, perhaps written before a setting was added)
+    train what `profile` trains? Names and words aside; a setting added since, recorded nowhere,
+    counts at its default, so that adding one does not orphan every run that came before."""
+    def filled(d: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in d.items() if k not in ("name", "description")}
+        for section in ("model", "data"):
+            cls = SECTIONS[section]
+            defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+            out[section] = defaults | dict(out.get(section, {}))
+        return json.loads(json.dumps(out))  # tuples as lists, as a JSON file holds them
+    return filled(recorded) == filled(profile.to_dict())
 
 
 SECTIONS: dict[str, type] = {"model": ModelSettings, "data": DataSettings, "common": StageSettings,

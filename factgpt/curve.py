@@ -33,7 +33,7 @@ import torch
 
 from .batches import TensorExamples
 from .checkpoint import save_model
-from .config import Profile
+from .config import Profile, same_training
 from .datasets import QA, NameDataset
 from .errors import InputError
 from .evaluate import accuracy, line_recall, predict
@@ -110,7 +110,7 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
         if not record_path.is_file():
             raise InputError(record_path, "no curve to resume (run without --resume first)")
         record = json.loads(read_text(record_path))
-        if record.get("format") != FORMAT or record.get("profile") != profile.to_dict():
+        if record.get("format") != FORMAT or not same_training(record.get("profile", {}), profile):
             raise InputError(record_path, "this curve was measured with another profile; use a new --out")
         if record.get("variant") != variant or record.get("seed") != seed:
             raise InputError(record_path, f"this curve is of {record.get('variant')} seed {record.get('seed')}")

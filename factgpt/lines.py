@@ -15,6 +15,16 @@ from .people import line_name, split_name
 
 _SENTENCE_END = re.compile(r"(?<= \.) ")
 _BIRTH = re.compile(r"\b[Bb]orn\b")
+_MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
+# A day-month-year, month-day-year, month-year, numeric date (3-11-1920) or bare year (3-4 digits,
+# "1950s"), with the word that introduces it ("on", "in", "c.").
+_DATE = re.compile(rf"(?:\b(?:on|in|c\.|circa|ca\.) )?"
+                   rf"(?:\b\d{{1,2}}(?:st|nd|rd|th)? (?:{_MONTH}),? \d{{3,4}}"
+                   rf"|\b(?:{_MONTH}) \d{{1,2}}(?:st|nd|rd|th)?,? \d{{3,4}}"
+                   rf"|\b(?:{_MONTH}) \d{{3,4}}"
+                   rf"|\b\d{{1,2}}[-./]\d{{1,2}}[-./]\d{{2,4}}"
+                   rf"|\b\d{{3,4}}s?\b)")
+_EMPTY_BRACKETS = re.compile(r"\(\s*[-–,;]*\s*\)")
 
 
 def split_line(line: str) -> tuple[str, list[str]]:
@@ -37,6 +47,23 @@ def birth_front(line: str) -> str:
     return f"{name}. {body[m.start():]} {body[:m.start()].rstrip()}"
 
 
+def drop_dates(line: str) -> str:
+    """The line without its dates and years: `born on 3 April 1920 in Philadelphia` becomes
+    `born in Philadelphia`. Dates are most of a birth clause's characters and none of its place;
+    with the birth clause first and the question key, a line cut to 64 characters then holds its
+    person's birthplace for 87% of the training pairs' people instead of 74% (56 characters: 80%
+    instead of 51%); dev not counted.
+    """
+    name, body = split_name(line)
+    body = _DATE.sub("", body)
+    # the punctuation the dates leave behind: "USA, , of" and "(born , Lahore" and "( )"
+    body = re.sub(r"(?<=[(,;])(\s*,)+", "", body)
+    body = re.sub(r"\b([Bb]orn)\s*,\s*", r"\1 ", body)
+    body = _EMPTY_BRACKETS.sub("", re.sub(r"\s+,", ",", body))
+    body = re.sub(r" {2,}", " ", body).replace("( ", "(").replace(" )", ")").strip()
+    return f"{name}. {body}" if body else line
+
+
 def name_key(line: str) -> str:
     """The person's name before every sentence: each sentence is keyed by whom it is about."""
     name, sents = split_line(line)
@@ -50,11 +77,13 @@ def question_key(line: str) -> str:
 
 
 def change_lines(text: str, data: DataSettings) -> str:
-    """The corpus with every line changed as `data` asks, in this order: birth clause first,
-    name keys, question key (not yet cut: the pretraining source cuts to data.max_chars)."""
-    if not (data.birth_front or data.name_key or data.question_key):
+    """The corpus with every line changed as `data` asks, in this order: dates out, birth clause
+    first, name keys, question key (not yet cut: the pretraining source cuts to data.max_chars)."""
+    if not (data.drop_dates or data.birth_front or data.name_key or data.question_key):
         return text
     docs = documents(text)
+    if data.drop_dates:
+        docs = [drop_dates(d) for d in docs]
     if data.birth_front:
         docs = [birth_front(d) for d in docs]
     if data.name_key:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .config import same_training
 from .errors import InputError
 from .estimate import estimate_seed
 from .evaluate import london, write_predictions
@@ -96,8 +97,7 @@ def reproduce(args) -> int:
     profile_name = profile_arg or default_profile(device)
     prof = load_profile(profile_name)
     name = prof.name
-    settings = lambda d: {k: v for k, v in d.items() if k != "description"}  # noqa: E731 (words may be reworded)
-    if prior is not None and settings(prior["profile_settings"]) != settings(prof.to_dict()):
+    if prior is not None and not same_training(prior["profile_settings"], prof):
         raise InputError(Path(args.out) / "results.json",
                          f"profile {profile_name} has changed since this run started; start a new --out")
     out = run_folder(args.out, name)

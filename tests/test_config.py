@@ -7,7 +7,7 @@ import json
 import pytest
 
 from factgpt.cli import main
-from factgpt.config import load, shipped_names
+from factgpt.config import load, same_training, shipped_names
 from factgpt.errors import InputError
 
 
@@ -54,9 +54,16 @@ def test_the_laptop_profiles_still_train_what_their_committed_results_ran(profil
 
     recorded = json.loads((Path(__file__).resolve().parent.parent / "results" / profile / "results.json")
                           .read_text(encoding="utf-8"))["profile_settings"]
-    now = load("profiles", profile).to_dict()
-    assert {k: v for k, v in now.items() if k not in ("name", "description")} == \
-        {k: v for k, v in recorded.items() if k not in ("name", "description")}
+    assert same_training(recorded, load("profiles", profile))
+
+
+def test_a_setting_added_later_counts_at_its_default_in_a_record_that_lacks_it():
+    prof = load("profiles", "laptop")
+    old = prof.to_dict()
+    del old["data"]["drop_dates"]
+    assert same_training(old, prof)
+    assert not same_training(old, prof.with_settings(data={"drop_dates": True}))
+    assert not same_training(old, prof.with_settings(pretrain={"max_epochs": 3}))
 
 
 def test_a_file_changes_its_base_setting_by_setting(tmp_path):
