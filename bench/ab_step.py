@@ -22,6 +22,7 @@ Writes results/bench/ab-<what>-<device>.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import statistics
@@ -54,7 +55,8 @@ def make_trainer(explicit_attention: bool = False) -> tuple[Trainer, object]:
     cfg = TrainConfig(max_epochs=10**6, batch_size=128, learning_rate=6e-3, warmup_tokens=10240, final_tokens=10**9)
     tr = Trainer(GPT(GPTConfig(len(vocab))), BatchedCorruption(text, vocab, 128), cfg, "cpu")
     if explicit_attention:
-        tr.model.reference_kernels = True  # explicit attention; dropout stays the fast path's (same masks)
+        # explicit attention (the forward reads config.reference); dropout stays the fast path's (same masks)
+        tr.model.config = dataclasses.replace(tr.model.config, reference=True)
 
     def batches():
         gen = torch.Generator().manual_seed(0)

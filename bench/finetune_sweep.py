@@ -9,7 +9,7 @@ every setting is finetuned once per seed (the finetuning's order of batches and
 its random state), seed after seed, and the table gives mean ± std. Writes the
 JSON after every finetuning, so a run that is stopped keeps what it measured.
 
-    python bench/finetune_sweep.py --profile bench/curves/front80_qkey_cos120.json \\
+    python bench/finetune_sweep.py --profile configs/curves/front80_qkey_cos120.json \\
         --pretrained runs/curve/pretrain.safetensors --settings 10:6e-4 3:6e-4 10:2e-4 --seeds 0 1 2 \\
         --out results/laptop/finetune_sweep/front80_qkey_cos120.json
 """
@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 
 from factgpt.curve import HeldoutProbe
+from factgpt.experiment import provenance
 from factgpt.fileio import bundled_path, write_text_atomic
-from factgpt.pipeline import load_corpus, load_for, load_profile, stage_config
+from factgpt.pipeline import load_corpus, load_for, load_profile
 from factgpt.results import mean_std
-from factgpt.runinfo import device_name, git_commit
 from factgpt.train import model_from_state
 
 
@@ -59,7 +59,7 @@ def main() -> None:
     device = torch.device("cpu")
     profile = load_profile(args.profile)
     corpus = load_corpus(bundled_path("wiki.txt"))
-    slice_ = HeldoutProbe.of(profile, corpus)  # the same slice and finetuning pairs as a curve's probes
+    slice_ = HeldoutProbe.of(profile)  # the same slice and finetuning pairs as a curve's probes
 
     def pretrained():
         """A fresh copy of the pretrained weights, from a checkpoint or a stopped run's training state."""
@@ -74,9 +74,8 @@ def main() -> None:
     record = {"profile": profile.to_dict(), "pretrained": args.pretrained, "pretrained_steps": meta.get("steps"),
               "pretrained_epoch": meta.get("epoch"),
               "variant": args.variant, "seeds": args.seeds, "heldout": len(slice_.held),
-              "finetune_pairs": slice_.finetune_pairs,
-              "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
-              "command": "python bench/finetune_sweep.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+              "finetune_pairs": len(slice_.data.finetune),
+              **provenance(device, "python bench/finetune_sweep.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])),
               "line_recall_pretrained": slice_.stored(base),
               "settings": [{"epochs": e, "learning_rate": lr, "batch_size": b, "runs": []} for e, lr, b in args.settings]}
     # Seeds outermost: a sweep stopped early still holds every setting at the first seeds.
@@ -84,13 +83,12 @@ def main() -> None:
         for (epochs, lr, batch), row in zip(args.settings, record["settings"]):
             t0 = time.time()
             model, _ = pretrained()
-            cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=seed, max_epochs=epochs,
-                               learning_rate=lr, batch_size=batch)
-            scored = slice_.finetune_and_score(model, cfg, device)
-            row["batch_size"] = cfg.batch_size
+            scored = slice_.finetune_and_score(model, seed, device, max_epochs=epochs, learning_rate=lr,
+                                               batch_size=batch)
+            row["batch_size"] = scored.pop("batch_size")
             row["runs"].append({"seed": seed, **scored, "seconds": time.time() - t0})
             row["heldout_accuracy"] = mean_std([r["heldout_accuracy"] for r in row["runs"]])
-            print(f"seed {seed}: {epochs} epochs at lr {lr:g}, batch {cfg.batch_size}: held-out "
+            print(f"seed {seed}: {epochs} epochs at lr {lr:g}, batch {row['batch_size']}: held-out "
                   f"{scored['heldout_correct']}/{scored['heldout_total']} = {scored['heldout_accuracy']:.1f}%",
                   file=sys.stderr, flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)

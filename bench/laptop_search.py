@@ -21,16 +21,12 @@ from pathlib import Path
 
 import torch
 
-from factgpt.batches import TensorExamples
 from factgpt.checkpoint import load_model
-from factgpt.datasets import NameDataset, parse_tsv
-from factgpt.evaluate import accuracy, predict
-from factgpt.fileio import bundled_path, read_text, write_text_atomic
-from factgpt.heldout import split_heldout, to_tsv
-from factgpt.model import GPT
 from factgpt.config import Profile
-from factgpt.pipeline import load_corpus, load_profile, model_config, pretrain_source, stage_config, train_stage
-from factgpt.runinfo import device_name, git_commit
+from factgpt.evaluate import predict
+from factgpt.experiment import DataBundle, Score, finetune_on, provenance
+from factgpt.fileio import write_text_atomic
+from factgpt.pipeline import load_profile, pretrain_stage
 
 
 def apply_overrides(prof: Profile, sets: list[str]) -> Profile:
@@ -59,43 +55,32 @@ def main() -> None:
     a = ap.parse_args()
 
     prof = apply_overrides(load_profile(a.profile), a.set)
-    corpus = load_corpus(bundled_path("wiki.txt"))
-    vocab = corpus.vocab
-    rows = parse_tsv(read_text(bundled_path("birth_places_train.tsv")), "train", True)
-    dev = {r.question for r in parse_tsv(read_text(bundled_path("birth_dev.tsv")), "dev", True)}
-    ft_rows, held = split_heldout(rows, corpus.text, exclude=dev)
-    n_docs = corpus.n_docs
+    data = DataBundle.load(prof.model.block_size)
+    vocab, held = data.vocab, data.heldout
     device = torch.device("cpu")
     record = {"name": a.name, "profile": prof.to_dict(), "variant": a.variant, "seed": a.seed,
-              "command": "python " + " ".join(sys.argv), "device": device_name(device), "torch": torch.__version__,
-              "commit": git_commit(), "heldout": len(held), "finetune_pairs": len(ft_rows)}
+              **provenance(device, "python " + " ".join(sys.argv)), "heldout": len(held),
+              "finetune_pairs": len(data.finetune)}
 
     if a.pretrained:
         model, _ = load_model(a.pretrained, vocab=vocab, variant=a.variant, device=device)
         record.update(pretrained_from=a.pretrained, pretrain_seconds=a.pretrain_seconds)
     else:
-        torch.manual_seed(a.seed)
-        mcfg = model_config(prof, vocab, a.variant)
-        model = GPT(mcfg)
-        src = pretrain_source(corpus, mcfg.block_size, True, a.seed, prof.data)
         t0 = time.time()
-        pre, _ = train_stage(model, src, stage_config(prof, "pretrain", n_docs, seed=a.seed), device, None, vocab,
-                             f"pretrain {a.name}")
+        pre, _ = pretrain_stage(prof, data.corpus, a.variant, device, None, f"pretrain {a.name}",
+                                train_overrides={"seed": a.seed})
         last = pre.progress.history[-20:]
         record.update(pretrain_seconds=time.time() - t0, pretrain_steps=pre.progress.step,
                       pretrain_loss=sum(h["loss"] for h in last) / len(last))
         model = pre.model
 
-    torch.manual_seed(a.seed)
-    src = TensorExamples(NameDataset(vocab, to_tsv(ft_rows), model.config.block_size))
     t0 = time.time()
-    ft, _ = train_stage(model, src, stage_config(prof, "finetune_pretrained", n_docs, seed=a.seed), device, None,
-                        vocab, f"finetune {a.name}")
+    ft = finetune_on(model, data, prof, a.seed, device, f"finetune {a.name}", quiet=False)
     record.update(finetune_seconds=time.time() - t0, finetune_loss=ft.progress.history[-1]["loss"])
     t0 = time.time()
-    preds = predict(ft.model, vocab, [r.question for r in held])
-    correct, total = accuracy(held, [p.text for p in preds])
-    record.update(evaluate_seconds=time.time() - t0, heldout_correct=correct, heldout_accuracy=100.0 * correct / total)
+    score = Score.of(held, [p.text for p in predict(ft.model, vocab, [r.question for r in held])])
+    correct, total = score.correct, score.total
+    record.update(evaluate_seconds=time.time() - t0, heldout_correct=correct, heldout_accuracy=score.accuracy)
     out = Path(a.out) / f"{a.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, json.dumps(record, indent=1) + "\n")

@@ -35,9 +35,9 @@ from factgpt.train import Trainer, TrainConfig
 from factgpt.vocab import Vocab
 
 SIZE = dict(n_layer=2, n_head=4, n_embd=128)
-PATHS = {"reference": dict(pack=False, reference_kernels=True, precision="fp32"),
-         "fast": dict(pack=None, reference_kernels=False, precision="fp32"),
-         "fast-bf16": dict(pack=None, reference_kernels=False, precision="bf16")}
+PATHS = {"reference": dict(pack=False, reference=True, precision="fp32"),
+         "fast": dict(pack=None, reference=False, precision="fp32"),
+         "fast-bf16": dict(pack=None, reference=False, precision="bf16")}
 # --compare: (baseline, candidate) paths, and the file the verdict goes to.
 COMPARISONS = {"paths": ("reference", "fast"), "bf16": ("fast", "fast-bf16")}
 

@@ -53,9 +53,9 @@ def make_trainer(prof, corpus, stage: str, variant: str, precision: str, device,
     cfg = stage_config(prof, stage, corpus.n_docs, seed=seed, precision=precision)
     torch.manual_seed(seed)
     if stage == "pretrain":
-        src = pretrain_source(corpus, mcfg.block_size, True, seed, prof.data)
+        src = pretrain_source(corpus, mcfg.block_size, seed, prof.data)
     else:
-        src = finetune_source(corpus, bundled_path("birth_places_train.tsv"), mcfg.block_size, True)
+        src = finetune_source(corpus, bundled_path("birth_places_train.tsv"), mcfg.block_size)
     return Trainer(GPT(mcfg), src, cfg, device)
 
 

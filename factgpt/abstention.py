@@ -26,7 +26,6 @@ Every answer and score is kept in answers.jsonl beside the results, and
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -41,11 +40,10 @@ from .checkpoint import load_model, load_tensors
 from .errors import InputError
 from .fileio import bundled_path, read_text, write_text_atomic
 from .grounded import CONFIDENCE, SCORES, AbstentionRule, GroundedAnswer, answer_questions
-from .heldout import name_of, split_heldout
+from .experiment import FORMATS, DataBundle, command_line, provenance
+from .heldout import name_of
 from .people import name_parts, recombined_names
-from .pipeline import load_corpus, load_qa
 from .plots import plt, save_png
-from .runinfo import device_name, git_commit
 
 REFUSE_MADE_UP = 0.97  # share of made-up names to refuse, at least (the target is 95%: a margin for new names)
 MAX_WRONG = 0.02  # share of real people answered wrongly, at most (the target is 3%)
@@ -190,15 +188,13 @@ def _answers(model, vocab, part: str, questions: list[str], golds: list[str | No
 
 def decode_all(model_path: Path, n_made_up: int) -> tuple[list[Record], dict[str, Any]]:
     """Every set answered by the model without a rule: (records, the model's metadata)."""
-    corpus = load_corpus(bundled_path("wiki.txt"))
-    model, meta = load_model(model_path, vocab=corpus.vocab)
+    vocab = DataBundle.load().vocab
+    model, meta = load_model(model_path, vocab=vocab)
     if not meta.get("spec", {}).get("recite"):
         raise InputError(model_path, "not a recite model: abstention needs a model that recites its lines")
     max_chars = int(meta["max_chars"] or model.config.block_size)
-    block = model.config.block_size
-    rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, block)
-    dev = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, True, block)
-    _, held = split_heldout(rows, corpus.text, exclude={r.question for r in dev})
+    data = DataBundle.load(model.config.block_size)
+    held, dev = data.heldout, data.dev
     if meta.get("heldout_questions") and [r.question for r in held] != meta["heldout_questions"]:
         raise InputError(model_path, "the model's held-out slice differs from this data's; cannot choose on it")
     select_fake = made_up_questions(n_made_up, SELECT_SEED)
@@ -208,7 +204,7 @@ def decode_all(model_path: Path, n_made_up: int) -> tuple[list[Record], dict[str
                             ("select_made_up", select_fake, [None] * len(select_fake)),
                             ("dev", [r.question for r in dev], [r.answer for r in dev]),
                             ("report_made_up", report_fake, [None] * len(report_fake))):
-        records += _answers(model, corpus.vocab, part, qs, golds, max_chars)
+        records += _answers(model, vocab, part, qs, golds, max_chars)
     return records, meta
 
 
@@ -253,8 +249,7 @@ def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[st
                    "without_abstention": {"correct": float(np.mean([r.guess == r.gold for r in part["dev"]]))},
                    "risk_coverage": curve, "figure": png.name},
         "answers": "answers.jsonl",
-        "command": "factgpt " + " ".join(shlex.quote(x) for x in argv),
-        "device": device_name(torch.device("cpu")), "torch": torch.__version__, "commit": git_commit(),
+        "format": FORMATS["abstention"], **provenance(torch.device("cpu"), command_line(argv)),
     }
     write_text_atomic(out / "abstention.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     return result

@@ -32,7 +32,7 @@ import torch
 
 from .batches import BatchedCorruption, DatasetSource, TensorExamples
 from .datasets import CharCorruptionDataset, NameDataset, documents, parse_tsv
-from .evaluate import predict, predict_plain
+from .evaluate import predict, predict_reference
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, GPTConfig
 from .pipeline import load_profile, stage_config
@@ -121,8 +121,8 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
     ft_ds = NameDataset(vocab, read_text(bundled_path("birth_places_train.tsv")))
     course_ft_steps = course_ft.max_epochs * math.ceil(len(ft_ds) / course_ft.batch_size)
     paths = {
-        "reference": dict(pack=False, reference_kernels=True, precision="fp32"),
-        "fast": dict(pack=None, reference_kernels=False, precision=precision),
+        "reference": dict(pack=False, reference=True, precision="fp32"),
+        "fast": dict(pack=None, reference=False, precision=precision),
     }
     peak = {"fp32": matmul_peak(device, torch.float32)}
     if resolve(precision, device, training=True) == "bf16":
@@ -171,7 +171,7 @@ def run_bench(device_arg: str = "auto", steps: int = 200, finetune_steps: int = 
         if name == "fast":
             predict(emodel, vocab, questions[:n_eval], precision=resolve(precision, device))
         else:
-            predict_plain(emodel, vocab, questions[:n_eval])
+            predict_reference(emodel, vocab, questions[:n_eval])
         sync(device)
         ev = time.perf_counter() - t0
         res["paths"][name] = {

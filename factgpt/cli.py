@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--resume goes on")
     p.add_argument("--resume", action="store_true",
                    help="go on with the run in --out: its profile, seeds and variants, finished rows kept, "
-                        "a stopped stage resumed exactly")
+                        "a stopped stage resumed exactly (a recipe: its finished seeds kept)")
     p.add_argument("--recipe", default=None, metavar="NAME",
                    help="run a recipe beyond the course (factgpt/configs/recipes/NAME.json or a JSON file) instead of the study")
     add_common(p)
@@ -170,11 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/curve", help="folder for curve.json and the training state")
     add_common(p)
 
-    p = sub.add_parser("table", help="render results JSON as Markdown tables (into README markers with --readme)")
-    p.add_argument("results", nargs="*", help="results.json files (default: results/*/results.json)")
-    p.add_argument("--readme", nargs="+", default=None, metavar="PAGE",
-                   help="rewrite the tables between <!-- table:NAME --> markers in these Markdown files "
-                        "(README.md docs/*.md)")
+    p = sub.add_parser("table", help="print the Markdown table of each study's results.json")
+    p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce`")
 
     p = sub.add_parser("merge", help="merge results.json files of one profile run apart (e.g. one process per seed)")
     p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce`, disjoint seeds")
@@ -240,7 +237,7 @@ def _train_overrides(args) -> dict:
     if args.scheduled_first_step:
         o["first_step_full_lr"] = False
     if args.reference:
-        o.update(pack=False, reference_kernels=True, precision="fp32" if args.precision == "auto" else args.precision)
+        o.update(pack=False, reference=True, precision="fp32" if args.precision == "auto" else args.precision)
     elif args.no_pack:
         o["pack"] = False
     return o
@@ -265,7 +262,7 @@ def cmd_pretrain(args) -> int:
     device = setup(resolve_device(args.device))
     corpus = _corpus(args)
     return _finish(*pretrain_stage(load_profile(args.profile), corpus, args.variant, device, args.writing_params_path,
-                                   "pretrain", fast=not args.reference, quiet=args.quiet,
+                                   "pretrain", reference=args.reference, quiet=args.quiet,
                                    train_overrides=_train_overrides(args), model_overrides=_size(args),
                                    **_long_run(args), extra_meta={"corpus": str(corpus.path)}), args)
 
@@ -288,7 +285,7 @@ def cmd_finetune(args) -> int:
             model.set_dropout(args.dropout)
     stage = "finetune_pretrained" if model is not None else "finetune_scratch"
     return _finish(*finetune_stage(load_profile(args.profile), corpus, tsv, args.variant, device,
-                                   args.writing_params_path, stage, model=model, fast=not args.reference,
+                                   args.writing_params_path, stage, model=model, reference=args.reference,
                                    quiet=args.quiet, train_overrides=_train_overrides(args), model_overrides=_size(args),
                                    **_long_run(args), extra_meta={"corpus": str(corpus.path), "finetune_corpus": str(tsv),
                                                                   "pretrained": args.reading_params_path}), args)
@@ -361,7 +358,7 @@ def cmd_evaluate(args) -> int:
                                                             span_answer=spec.get("span_answer", True))]
                 bar.update(len(part))
     else:
-        preds = [p.text for p in evaluate_rows(model, corpus.vocab, rows, fast=not args.reference)]
+        preds = [p.text for p in evaluate_rows(model, corpus.vocab, rows, reference=args.reference)]
     if args.outputs_path:
         write_predictions(args.outputs_path, preds)
     s = accuracy(rows, preds) if rows[0].answer is not None else None
@@ -429,22 +426,24 @@ def cmd_serve(args) -> int:
 
 def cmd_reproduce(args) -> int:
     if args.recipe is not None:
-        if args.profile is not None:
-            raise InputError("--recipe", "a recipe carries its own settings; do not combine it with --profile")
-        if args.time_limit is not None or args.resume:
-            raise InputError("--recipe", "a recipe runs in one piece: --time_limit and --resume are for the study")
-        if args.variants is not None:
-            raise InputError("--variants", "a recipe trains the vanilla model only; --variants is for the study")
-        if args.precision != "auto":
-            raise InputError("--precision", "a recipe trains in its own precision (auto); --precision is for the study")
-        args.seeds = args.seeds if args.seeds is not None else [0]
-        args.variants = ["vanilla"]
-        from .recipes import run_recipe
+        # what the study takes and a recipe does not: refused, not ignored
+        for flag, given, why in (("--profile", args.profile is not None, "a recipe carries its own settings"),
+                                 ("--time_limit", args.time_limit is not None, "a recipe's seed runs in one piece"),
+                                 ("--variants", args.variants is not None, "a recipe trains the vanilla model only"),
+                                 ("--precision", args.precision != "auto", "a recipe trains in its own precision (auto)"),
+                                 ("--yes", args.yes, "a recipe does not ask first")):
+            if given:
+                raise InputError(flag, f"{why}; {flag} is for the study")
+        from .recipes.runner import RecipeOptions, run_recipe
 
-        return run_recipe(args)
-    from .study import reproduce
+        return run_recipe(RecipeOptions(recipe=args.recipe, seeds=args.seeds, out=args.out, resume=args.resume,
+                                        device=args.device, quiet=args.quiet, argv=tuple(args.argv)))
+    from .study import StudyOptions, reproduce
 
-    return reproduce(args)
+    return reproduce(StudyOptions(profile=args.profile, seeds=args.seeds, variants=args.variants, out=args.out,
+                                  resume=args.resume, device=args.device, precision=args.precision,
+                                  time_limit=args.time_limit, quiet=args.quiet, yes=args.yes,
+                                  argv=tuple(args.argv)))
 
 
 def cmd_curve(args) -> int:
@@ -471,9 +470,9 @@ def cmd_curve(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from .tables import render_tables
+    from .tables import print_tables
 
-    return render_tables(args.results, args.readme)
+    return print_tables(args.results)
 
 
 def cmd_merge(args) -> int:
@@ -483,7 +482,7 @@ def cmd_merge(args) -> int:
     if any(is_recipe(r) for _, r in loaded):
         from .recipes import merge_recipe_results
 
-        return merge_recipe_results(loaded, Path(args.out))
+        return merge_recipe_results(loaded, Path(args.out), keep_first=args.keep_first)
     from .tables import write_study_outputs
 
     print(write_study_outputs(Path(args.out), merge_results(args.results, Path(args.out), keep_first=args.keep_first)))

@@ -31,21 +31,17 @@ from typing import Any
 
 import torch
 
-from .batches import TensorExamples
 from .checkpoint import save_model
 from .config import Profile, same_training
-from .datasets import QA, NameDataset
+from .datasets import QA
 from .errors import InputError
-from .evaluate import accuracy, line_recall, predict
-from .fileio import bundled_path, read_text, write_text_atomic
-from .heldout import split_heldout, to_tsv
-from .lines import pretraining_lines
+from .evaluate import line_recall, predict
+from .experiment import FORMATS, DataBundle, Score, finetune_on, provenance
+from .fileio import read_text, write_text_atomic
 from .model import GPT
-from .pipeline import Corpus, load_qa, pretrain_stage, stage_config, train_stage
-from .runinfo import device_name, git_commit
-from .train import TrainConfig
+from .pipeline import Corpus, pretrain_stage, stage_config
 
-FORMAT = "factgpt-curve-1"
+FORMAT = FORMATS["curve"]
 
 
 def probe_epochs(max_epochs: int, every: int, extra: list[int] | None = None) -> list[int]:
@@ -64,33 +60,32 @@ class HeldoutProbe:
     """The held-out slice of the training pairs and what a probe does with it: is a model's fact
     stored (line recall), and does finetuning on the other pairs get it out (held-out accuracy)?"""
 
-    corpus: Corpus
-    held: list[QA]
-    finetune_source: TensorExamples  # the training pairs minus the slice
-    finetune_pairs: int
+    data: DataBundle
+    profile: Profile
     lines: dict[str, str]  # each person's pretraining line, as the profile changes and cuts it
 
     @classmethod
-    def of(cls, profile: Profile, corpus: Corpus) -> "HeldoutProbe":
-        block = profile.model.block_size
-        train_rows = load_qa(bundled_path("birth_places_train.tsv"), corpus.vocab, True, block)
-        dev = {r.question for r in load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, True, block)}
-        ft_rows, held = split_heldout(train_rows, corpus.text, exclude=dev)  # dev keeps the slice apart, never scores
-        src = TensorExamples(NameDataset(corpus.vocab, to_tsv(ft_rows), block))
-        return cls(corpus, held, src, len(ft_rows), pretraining_lines(corpus.text, profile.data))
+    def of(cls, profile: Profile) -> "HeldoutProbe":
+        data = DataBundle.load(profile.model.block_size)
+        return cls(data, profile, data.lines(profile.data))
+
+    @property
+    def held(self) -> list[QA]:
+        return self.data.heldout
 
     def stored(self, model: GPT) -> dict[str, Any]:
         """Line recall of the slice's people: does greedy continuation of the line write the birthplace?"""
-        return line_recall(model, self.corpus.vocab, self.lines, self.held)
+        return line_recall(model, self.data.vocab, self.lines, self.held)
 
-    def finetune_and_score(self, model: GPT, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
-        """Finetune `model` in place with cfg, then score the slice's questions and line recall."""
-        ft, _ = train_stage(model, self.finetune_source, cfg, device, None, self.corpus.vocab, "probe finetune",
-                            quiet=True)
-        preds = predict(ft.model, self.corpus.vocab, [r.question for r in self.held])
-        correct, total = accuracy(self.held, [p.text for p in preds])
-        return {"finetune_loss": ft.progress.history[-1]["loss"], "heldout_correct": correct,
-                "heldout_total": total, "heldout_accuracy": 100.0 * correct / total,
+    def finetune_and_score(self, model: GPT, seed: int, device: torch.device, **overrides: Any) -> dict[str, Any]:
+        """Finetune `model` in place as the profile finetunes (overrides: experiment.finetune_on's),
+        then score the slice's questions and line recall."""
+        ft = finetune_on(model, self.data, self.profile, seed, device, "probe finetune", **overrides)
+        preds = predict(ft.model, self.data.vocab, [r.question for r in self.held])
+        score = Score.of(self.held, [p.text for p in preds])
+        return {"finetune_loss": ft.progress.history[-1]["loss"], "batch_size": ft.cfg.batch_size,
+                "heldout_correct": score.correct,
+                "heldout_total": score.total, "heldout_accuracy": score.accuracy,
                 "line_recall_finetuned": self.stored(ft.model)}
 
 
@@ -102,7 +97,7 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
     keep_weights: save each probe's pretrained weights as out/pretrain-epochNNN.safetensors."""
     out.mkdir(parents=True, exist_ok=True)
     record_path, state_model = out / "curve.json", out / "pretrain.safetensors"
-    slice_ = HeldoutProbe.of(profile, corpus)
+    slice_ = HeldoutProbe.of(profile)
     max_epochs = stage_config(profile, "pretrain", corpus.n_docs).max_epochs
     epochs = probe_epochs(max_epochs, every, extra)
 
@@ -118,12 +113,11 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
     else:
         if record_path.exists():
             raise InputError(record_path, "a curve is already here; --resume goes on with it, or choose a new --out")
-        record = {"format": FORMAT, "profile": profile.to_dict(), "variant": variant, "seed": seed,
-                  "probe_epochs": epochs, "heldout": len(slice_.held), "finetune_pairs": slice_.finetune_pairs,
-                  "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
-                  "commands": [command], "probes": [], "pretrain_done": False}
+        record = {**provenance(device), "format": FORMAT, "profile": profile.to_dict(), "variant": variant,
+                  "seed": seed, "probe_epochs": epochs, "heldout": len(slice_.held),
+                  "finetune_pairs": len(slice_.data.finetune), "commands": [command], "probes": [],
+                  "pretrain_done": False}
     probe_s = sum(p["probe_seconds"] for p in record["probes"])
-    ft_cfg = stage_config(profile, "finetune_pretrained", corpus.n_docs, seed=seed)
 
     def probe(tr) -> None:
         nonlocal probe_s
@@ -138,7 +132,7 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
                            {"stage": f"pretrain {variant}", "steps": tr.progress.step, "epoch": ep,
                             "profile": profile.name, "data": asdict(profile.data)})
             stored = slice_.stored(model)
-            scored = slice_.finetune_and_score(model, ft_cfg, device)
+            scored = slice_.finetune_and_score(model, seed, device)
         losses = [h["loss"] for h in tr.progress.history if h["epoch"] == ep]
         seconds = time.time() - t0
         record["probes"].append({

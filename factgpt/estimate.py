@@ -65,9 +65,9 @@ def stage_seconds(prof: Profile, corpus: Corpus, stage: str, variant: str, devic
     mcfg = model_config(prof, corpus.vocab, variant)
     cfg = stage_config(prof, stage, corpus.n_docs, seed=seed, precision=precision)
     if stage == "pretrain":
-        src = pretrain_source(corpus, mcfg.block_size, True, seed, prof.data)
+        src = pretrain_source(corpus, mcfg.block_size, seed, prof.data)
     else:
-        src = finetune_source(corpus, bundled_path("birth_places_train.tsv"), mcfg.block_size, True)
+        src = finetune_source(corpus, bundled_path("birth_places_train.tsv"), mcfg.block_size)
     tr = Trainer(GPT(mcfg), src, cfg, device)
     return _median_step_seconds(tr) * tr.total_steps
 

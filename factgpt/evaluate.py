@@ -1,6 +1,6 @@
 """Greedy answers to `question⁇`, their accuracy, and the London baseline.
 
-predict_plain is the reference: one question at a time, the whole context
+predict_reference is the reference: one question at a time, the whole context
 recomputed for every new character, like the original sampler. predict is
 the fast path: all questions in one batch, a key/value cache so every step
 computes one new position, and it stops once every answer has its closing ⁇.
@@ -41,7 +41,7 @@ def _answer(gen_ids: list[int], probs: list[float], vocab: Vocab) -> Prediction:
 
 
 @torch.no_grad()
-def predict_plain(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = MAX_NEW,
+def predict_reference(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = MAX_NEW,
                   precision: str = "fp32") -> list[Prediction]:
     """Reference decoding, one question at a time, cropping the context to the block size."""
     model.eval()
@@ -66,7 +66,7 @@ def predict_plain(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: i
 @torch.no_grad()
 def predict(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = MAX_NEW,
             batch_size: int = 512, precision: str = "fp32") -> list[Prediction]:
-    """Batched greedy decoding with a key/value cache; same predictions as predict_plain."""
+    """Batched greedy decoding with a key/value cache; same predictions as predict_reference."""
     model.eval()
     bs = model.max_len
     prompts = [vocab.encode(q + MASK) for q in questions]
@@ -75,7 +75,7 @@ def predict(model: GPT, vocab: Vocab, questions: Sequence[str], max_new: int = M
     fits = [i for i, p in enumerate(prompts) if len(p) + max_new - 1 <= bs]
     out: list[Prediction | None] = [None] * len(prompts)
     for i in set(range(len(prompts))) - set(fits):
-        out[i] = predict_plain(model, vocab, [questions[i]], max_new, precision)[0]
+        out[i] = predict_reference(model, vocab, [questions[i]], max_new, precision)[0]
     for s in range(0, len(fits), batch_size):
         chunk = fits[s : s + batch_size]
         for i, pred in zip(chunk, decode_batch(model, vocab, [prompts[i] for i in chunk], max_new, precision)):

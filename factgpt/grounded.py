@@ -101,6 +101,7 @@ class GroundedAnswer:
     scores: dict[str, float]  # every score of SCORES, for measuring
     no_line: bool = False  # refused because no line was recited surely (else: the answer was not read surely)
     recitation_probs: tuple[float, ...] = ()  # the probability of each recited character
+    free_answer: str = ""  # the answer decoded freely after the line (the guess when there is no span)
 
     def to_json(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.answer, "confidence": round(self.confidence, 6),
@@ -109,7 +110,11 @@ class GroundedAnswer:
 
 def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: int,
                      rule: AbstentionRule | None = None, span_answer: bool = True) -> list[GroundedAnswer]:
-    """Recite and answer every question; refuse those whose score falls below the rule's threshold."""
+    """Recite and answer every question; refuse those whose score falls below the rule's threshold.
+
+    The one recite-then-answer of the package: `ask`, `serve`, `evaluate`, abstention, the
+    analysis and the recipes' scoring all answer through it. span_answer: the guess is the
+    recitation's most likely word run (recite.best_spans); else the freely decoded answer."""
     recs = recite(model, vocab, questions, max_chars)
     spans = best_spans(model, vocab, questions, [r.line.text for r in recs]) if span_answer else [None] * len(recs)
     out = []
@@ -120,5 +125,5 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
         failing = rule.first_failing(scores) if rule else None
         no_line = failing is not None and failing == next(iter(rule.thresholds))  # type: ignore[union-attr]
         out.append(GroundedAnswer(q, guess, guess if failing is None else None, scores[CONFIDENCE], r.line.text,
-                                  scores, no_line, tuple(r.line.char_probs)))
+                                  scores, no_line, tuple(r.line.char_probs), r.answer.text))
     return out

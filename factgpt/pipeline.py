@@ -19,7 +19,7 @@ from .checkpoint import load_model, save_model
 from .distributed import is_main
 from .datasets import QA, CharCorruptionDataset, NameDataset, documents, encode_qa, parse_tsv
 from .errors import InputError
-from .evaluate import Prediction, accuracy, predict, predict_plain
+from .evaluate import Prediction, accuracy, predict, predict_reference
 from .fileio import read_text
 from .lines import change_lines
 from .model import GPT, GPTConfig
@@ -85,19 +85,20 @@ def model_config(profile: Profile, vocab: Vocab, variant: str, **overrides: Any)
 
 
 # ---- stages ---------------------------------------------------------------------
-def pretrain_source(corpus: Corpus, block_size: int, fast: bool, seed: int, data: DataSettings = DataSettings()):
+def pretrain_source(corpus: Corpus, block_size: int, seed: int, data: DataSettings = DataSettings(), *,
+                    reference: bool = False):
     """Span-corruption batches of the lines as the profile's data section changes and cuts them."""
     text = change_lines(corpus.text, data)
-    if fast:
+    if not reference:
         return BatchedCorruption(text, corpus.vocab, block_size, max_chars=data.max_chars)
     if data.max_chars is not None:
-        raise InputError("data.max_chars", "cutting lines is implemented on the fast path only")
+        raise InputError("data.max_chars", "cutting lines is implemented on the fast path only (not with --reference)")
     return DatasetSource(CharCorruptionDataset(text, block_size, corpus.vocab, seed=seed, where=str(corpus.path)))
 
 
-def finetune_source(corpus: Corpus, tsv_path: str | Path, block_size: int, fast: bool):
+def finetune_source(corpus: Corpus, tsv_path: str | Path, block_size: int, *, reference: bool = False):
     ds = NameDataset(corpus.vocab, read_text(tsv_path), block_size, where=str(tsv_path))
-    return TensorExamples(ds) if fast else DatasetSource(ds)
+    return DatasetSource(ds) if reference else TensorExamples(ds)
 
 
 def train_stage(model: GPT, source, cfg: TrainConfig, device: torch.device, out_path: str | Path | None,
@@ -130,20 +131,20 @@ def _profile_meta(profile: Profile) -> dict[str, Any]:
 
 
 def pretrain_stage(profile: Profile, corpus: Corpus, variant: str, device: torch.device, out_path: str | Path | None,
-                   desc: str, *, fast: bool = True, quiet: bool = False, train_overrides: dict | None = None,
+                   desc: str, *, reference: bool = False, quiet: bool = False, train_overrides: dict | None = None,
                    model_overrides: dict | None = None, **run: Any) -> tuple[Trainer, str]:
     """Pretraining as `factgpt pretrain` and `factgpt reproduce` run it: the profile's model, seeded,
     on span corruption of the (cut) lines. run: compile, resume, time_limit_s, save_every, extra_meta."""
     cfg = stage_config(profile, "pretrain", corpus.n_docs, **(train_overrides or {}))
     torch.manual_seed(cfg.seed)
     model = GPT(model_config(profile, corpus.vocab, variant, **(model_overrides or {})))
-    src = pretrain_source(corpus, model.config.block_size, fast, cfg.seed, profile.data)
+    src = pretrain_source(corpus, model.config.block_size, cfg.seed, profile.data, reference=reference)
     run["extra_meta"] = {**_profile_meta(profile), **(run.get("extra_meta") or {})}
     return train_stage(model, src, cfg, device, out_path, corpus.vocab, desc, quiet, **run)
 
 
 def finetune_stage(profile: Profile, corpus: Corpus, tsv_path: str | Path, variant: str, device: torch.device,
-                   out_path: str | Path | None, desc: str, *, model: GPT | None = None, fast: bool = True,
+                   out_path: str | Path | None, desc: str, *, model: GPT | None = None, reference: bool = False,
                    quiet: bool = False, train_overrides: dict | None = None, model_overrides: dict | None = None,
                    **run: Any) -> tuple[Trainer, str]:
     """Finetuning as `factgpt finetune` and `factgpt reproduce` run it: a pretrained model
@@ -153,14 +154,16 @@ def finetune_stage(profile: Profile, corpus: Corpus, tsv_path: str | Path, varia
     torch.manual_seed(cfg.seed)
     if model is None:
         model = GPT(model_config(profile, corpus.vocab, variant, **(model_overrides or {})))
-    src = finetune_source(corpus, tsv_path, model.config.block_size, fast)
+    src = finetune_source(corpus, tsv_path, model.config.block_size, reference=reference)
     run["extra_meta"] = {**_profile_meta(profile), **(run.get("extra_meta") or {})}
     return train_stage(model, src, cfg, device, out_path, corpus.vocab, desc, quiet, **run)
 
 
-def evaluate_rows(model: GPT, vocab: Vocab, rows: list[QA], fast: bool = True, precision: str = "fp32") -> list[Prediction]:
+def evaluate_rows(model: GPT, vocab: Vocab, rows: list[QA], reference: bool = False, precision: str = "fp32") -> list[Prediction]:
     qs = [r.question for r in rows]
-    return predict(model, vocab, qs, precision=precision) if fast else predict_plain(model, vocab, qs, precision=precision)
+    if reference:
+        return predict_reference(model, vocab, qs, precision=precision)
+    return predict(model, vocab, qs, precision=precision)
 
 
 def score(rows: list[QA], preds: list[Prediction]) -> tuple[int, int] | None:

@@ -182,10 +182,3 @@ def best_spans_reference(model: GPT, vocab: Vocab, questions: list[str], recitat
             if i not in best or score > best[i][1]:
                 best[i] = (span, score)
     return [best.get(i) for i in range(len(questions))]
-
-
-def span_answers(model: GPT, vocab: Vocab, questions: list[str], recitations: list[str],
-                 fallback: list[str], batch_size: int = 256) -> list[str]:
-    """best_spans' span per question; the fallback answer where there is none."""
-    got = best_spans(model, vocab, questions, recitations, batch_size)
-    return [g[0] if g is not None else f for g, f in zip(got, fallback, strict=True)]

@@ -11,23 +11,22 @@ plots are rendered from it.
 from __future__ import annotations
 
 import json
-import platform
-import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .config import same_training
+from .experiment import FORMATS, DataBundle, command_line, provenance
 from .errors import InputError
 from .estimate import estimate_seed
 from .evaluate import london, write_predictions
 from .fileio import bundled_path, read_text, write_text_atomic
 from .model import GPT, VARIANTS
-from .pipeline import (evaluate_rows, finetune_stage, load_corpus, load_for, load_profile, load_qa, pretrain_stage,
-                       profile_names, score)
+from .pipeline import evaluate_rows, finetune_stage, load_for, load_profile, pretrain_stage, profile_names, score
 from .precision import resolve, resolve_device
 from .results import REFERENCE, ROW_TITLES, summarize
 from .runinfo import device_name, git_commit
@@ -64,7 +63,24 @@ class _OutOfTime(Exception):
     """This piece's --time_limit ran out inside a stage; the stage's state is saved for --resume."""
 
 
-def _plan(args) -> tuple[str | None, list[int], list[str], dict | None]:
+@dataclass(frozen=True)
+class StudyOptions:
+    """What `factgpt reproduce` is asked to do (the command line parses into this; tests build it)."""
+
+    profile: str | None = None  # a shipped name or a JSON file; None: the device's default
+    seeds: list[int] | None = None  # None: [0], or the resumed run's
+    variants: list[str] | None = None  # None: both, or the resumed run's
+    out: str | None = None  # None: a new runs/PROFILE-DATE-TIME
+    resume: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    time_limit: float | None = None  # minutes of training in this piece
+    quiet: bool = False
+    yes: bool = False  # do not ask before a run of many hours
+    argv: tuple[str, ...] = ()  # the command line, as the results record it
+
+
+def _plan(args: StudyOptions) -> tuple[str | None, list[int], list[str], dict | None]:
     """The run's profile, seeds and variants, and (with --resume) what the run in --out already holds.
 
     A resumed run keeps its own plan: options given again must agree with it, so that
@@ -90,7 +106,7 @@ def _plan(args) -> tuple[str | None, list[int], list[str], dict | None]:
     return plan["profile"], plan["seeds"], plan["variants"], prior
 
 
-def reproduce(args) -> int:
+def reproduce(args: StudyOptions) -> int:
     commit = git_commit()  # the code that runs, recorded before anything can change it
     device = resolve_device(args.device)
     profile_arg, seeds, variants, prior = _plan(args)
@@ -101,10 +117,9 @@ def reproduce(args) -> int:
         raise InputError(Path(args.out) / "results.json",
                          f"profile {profile_name} has changed since this run started; start a new --out")
     out = run_folder(args.out, name)
-    corpus = load_corpus(bundled_path("wiki.txt"))
-    train_tsv = bundled_path("birth_places_train.tsv")
-    dev_rows = load_qa(bundled_path("birth_dev.tsv"), corpus.vocab, False, prof.model.block_size)
-    test_rows = load_qa(bundled_path("birth_test_inputs.tsv"), corpus.vocab, False, prof.model.block_size)
+    data = DataBundle.load(prof.model.block_size)
+    corpus, dev_rows, test_rows = data.corpus, data.dev, data.test
+    train_tsv = bundled_path("birth_places_train.tsv")  # every training pair: the study holds none out
     # --quiet hides the progress bars; these lines are the run's log.
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"profile {name}{'' if profile_arg else ' (the default on this device; choose with --profile)'}: "
@@ -126,7 +141,7 @@ def reproduce(args) -> int:
             if input("continue? [y/N] ").strip().lower() != "y":
                 return 1
     out.mkdir(parents=True, exist_ok=True)  # only now: a run that never started leaves no folder
-    command = "factgpt " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    command = command_line(args.argv)
     # a resumed run keeps the rows it finished and the record of every earlier piece
     runs: dict[str, list[dict[str, Any]]] = {r: list(v["runs"]) for r, v in (prior or {}).get("rows", {}).items()}
     pieces = [*(prior or {}).get("pieces", []), {"command": command, "commit": commit}]
@@ -181,16 +196,13 @@ def reproduce(args) -> int:
 
     def write_results(partial: bool) -> dict:
         results = {
+            "format": FORMATS["study"],
             "profile": name,
             "description": prof.description,
             "profile_settings": prof.to_dict(),
-            "command": pieces[0]["command"],
-            "device": device_name(device),
+            **provenance(device, pieces[0]["command"], pieces[0]["commit"]),
             "precision": train_precision,  # the training's (decoding runs in `precision`)
             "decode_precision": precision,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "commit": pieces[0]["commit"],
             "seeds": sorted({x["seed"] for r in runs.values() for x in r}) if partial else seeds,
             "plan": {"profile": profile_name, "seeds": seeds, "variants": variants},
             "pieces": pieces,

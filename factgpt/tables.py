@@ -1,8 +1,9 @@
-"""Every Markdown table of the project, and the README's tables filled from results/.
+"""Every Markdown table of the project, each made from the results JSON a command wrote.
 
-The README and the pages under docs/ hold `<!-- table:NAME -->` … `<!-- /table:NAME -->`
-markers; `factgpt table --readme FILE` rewrites what stands between them from
-the committed results JSON, so that no number in them is typed in.
+Pages hold `<!-- NAME -->` … `<!-- /NAME -->` markers; fill_markers rewrites what
+stands between them, so that no number in them is typed in. Which results file
+feeds which marker is the repository's business, not the package's:
+scripts/render_docs.py says it for README.md and docs/.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .fileio import write_text_atomic
-from .plots import curve_plot, recipe_plot, study_plots
+from .plots import recipe_plot, study_plots
 from .results import ROW_TITLES, is_study, mean_std, read_results
 
 
@@ -70,76 +71,26 @@ def write_study_outputs(out: Path, results: dict[str, Any]) -> str:
     return table
 
 
-def render_tables(paths: list[str], pages: list[str] | None) -> int:
-    """Print the study tables, or (pages given) fill every marker of those Markdown pages from results/."""
-    files = [Path(p) for p in paths] or sorted(Path("results").glob("*/results.json"))
-    if not files:
-        raise InputError("results", "no results/*/results.json to render")
-    tables = {}
-    bench = sorted(Path("results/bench").glob("*.md"))
-    for f in files:
-        try:
-            res = read_results(f)
-        except InputError:
-            if paths:
-                raise
-            continue  # another command's results (e.g. results/explore)
+def print_tables(paths: list[str]) -> int:
+    """`factgpt table RESULTS.json...`: each study's table, as its run folder's table.md holds it."""
+    for f in paths:
+        res = read_results(f)
         if not is_study(res):
-            if paths:
-                raise InputError(f, "not a study's results.json (recipe tables are rendered from results/recipes)")
-            continue
-        # keyed by the folder, not the recorded profile: results/quick/ was run when that profile was named laptop
-        tables[f.parent.name] = markdown_table(res)
-    if not pages:
-        for t in tables.values():
-            print(t)
-        return 0
-    blocks = {f"table:{name}": t for name, t in tables.items()}
-    blocks["search:laptop"] = search_table(Path("results/laptop/search"))
-    recipes: list[dict] = []
-    if Path("results/recipes").is_dir():
-        blocks["recipes"] = write_recipe_table(Path("results/recipes"))  # and its plot, from the results
-        recipes = _recipe_results(Path("results/recipes"))
-    else:
-        blocks["recipes"] = ""
-    blocks["recipes:best"] = best_recipes_table(recipes)
-    abstention = Path("results/abstention/abstention.json")
-    a_rec = json.loads(abstention.read_text(encoding="utf-8")) if abstention.is_file() else None
-    blocks["abstention"] = abstention_table(a_rec) if a_rec else ""
-    blocks["abstention:scores"] = abstention_scores_table(a_rec) if a_rec else ""
-    blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
-    curves = sorted(Path("results/laptop/curve").glob("*/curve.json"))
-    for c in curves:
-        record = json.loads(c.read_text(encoding="utf-8"))
-        blocks[f"curve:{c.parent.name}"] = curve_table(record)
-        curve_plot(c.parent / "curve.png", record)  # the figure too, from the same file
-    sweeps = sorted(Path("results/laptop/finetune_sweep").glob("*.json"))
-    for w in sweeps:
-        blocks[f"sweep:{w.stem}"] = sweep_table(json.loads(w.read_text(encoding="utf-8")))
-    serve = Path("results/serve/load.json")
-    blocks["serve"] = serve_table(json.loads(serve.read_text(encoding="utf-8"))) if serve.is_file() else ""
-    analysis = Path("results/analysis/analysis.json")
-    if analysis.is_file():
-        a = json.loads(analysis.read_text(encoding="utf-8"))
-        blocks["analysis"] = analysis_table(a) if a.get("hypothesis_c") else ""
-    for page in pages:
-        text = Path(page).read_text(encoding="utf-8")
-        for marker, body in blocks.items():
-            text = _fill(text, marker, body)
-        write_text_atomic(page, text)
-    # Which files the pages' tables were rendered from: the provenance of every number in them.
-    sources = sorted({*map(str, files), *map(str, Path("results/recipes").glob("*/results.json")),
-                      *map(str, Path("results/laptop/search").glob("*.json")), *map(str, bench),
-                      *([str(abstention)] if abstention.is_file() else []), *map(str, curves), *map(str, sweeps),
-                      *([str(analysis)] if analysis.is_file() else []), *([str(serve)] if serve.is_file() else [])})
-    index = {"command": f"factgpt table --readme {' '.join(pages)}", "pages": list(pages), "sources": sources}
-    if Path("results").is_dir():
-        write_text_atomic(Path("results/index.json"), json.dumps(index, indent=2) + "\n")
-    print(f"updated {', '.join(pages)} from {', '.join(map(str, files))}")
+            raise InputError(f, "not a study's results.json (a recipe's table: `factgpt merge` or "
+                                "scripts/render_docs.py render it with every recipe's)")
+        print(markdown_table(res))
     return 0
 
 
-def _recipe_results(folder: Path) -> list[dict]:
+def fill_markers(text: str, blocks: dict[str, str]) -> str:
+    """The page with what stands between each `<!-- NAME -->` and `<!-- /NAME -->` replaced by
+    blocks[NAME] (markers without a block, or an empty block, are left as they are)."""
+    for marker, body in blocks.items():
+        text = _fill(text, marker, body)
+    return text
+
+
+def recipe_results(folder: Path) -> list[dict]:
     out = []
     for f in sorted(folder.glob("*/results.json")):
         try:
@@ -319,7 +270,7 @@ def _fill(text: str, marker: str, body: str) -> str:
 
 
 def search_table(folder: Path) -> str:
-    """The held-out search (bench/laptop_search.py and bench/laptop_probe.py files) as a Markdown table."""
+    """The held-out search (bench/laptop_search.py's files, and those of the retired laptop_probe) as a Markdown table."""
     rows = []
     for f in sorted(folder.glob("*.json")):
         try:
@@ -351,7 +302,7 @@ def search_table(folder: Path) -> str:
 
 def write_recipe_table(out: Path) -> str:
     """results/recipes/table.md and accuracy_vs_time.png from every recipe's results.json."""
-    found = _recipe_results(out)
+    found = recipe_results(out)
     found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
     lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | dev, free / span answer "
              "| held-out line recall | CPU minutes | parameters | seeds |",

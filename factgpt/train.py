@@ -55,7 +55,7 @@ class TrainConfig:
     first_step_full_lr: bool = True
     pack: bool | None = None  # None: pack on a CPU; on CUDA, plain causal rows take the flash kernel
     precision: str = "auto"
-    reference_kernels: bool = False  # explicit attention and torch's dropout (the plain reference)
+    reference: bool = False  # the plain reference path: explicit attention and torch's dropout
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -111,7 +111,7 @@ class Trainer:
         self.cfg = cfg
         self.device = torch.device(device)
         self.model = model.to(self.device)
-        if cfg.reference_kernels:
+        if cfg.reference:
             self.model.use_reference_kernels(True)
         if self.device.type == "cpu" and not self.model.config.reference:
             keep_freed_memory()  # page faults cost a CPU step about a tenth of its time (allocator.py)

@@ -46,6 +46,7 @@ def test_a_cpu_runs_the_laptop_profile_and_quick_is_the_short_look():
     assert laptop.finetune_pretrained.max_epochs < course.finetune_pretrained.max_epochs
 
 
+@pytest.mark.golden
 @pytest.mark.parametrize("profile", ["laptop", "laptop120"])
 def test_the_laptop_profiles_still_train_what_their_committed_results_ran(profile):
     """A profile whose settings drift from its results no longer reproduces them, and

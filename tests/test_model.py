@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from factgpt.attention import SynthesizerAttention
 from factgpt.batches import TensorExamples
 from factgpt.datasets import NameDataset
-from factgpt.evaluate import MAX_NEW, predict, predict_plain
+from factgpt.evaluate import MAX_NEW, predict, predict_reference
 from factgpt.model import GPT, GPTConfig
 from factgpt.train import Trainer, TrainConfig
 
@@ -142,7 +142,7 @@ def test_kv_cache_decoding_equals_plain_decoding(decoding_models, vocab, dev_row
     assert len(lengths) >= 10 and min(lengths) <= 25 and max(lengths) >= 80
     fast = predict(model, vocab, qs)
     chunked = predict(model, vocab, qs, batch_size=7)
-    plain = predict_plain(model, vocab, qs)
+    plain = predict_reference(model, vocab, qs)
     assert len(fast) == len(plain) == len(qs)
     for q, a, c, b in zip(qs, fast, chunked, plain):
         assert a.text == b.text == c.text, q
@@ -165,11 +165,11 @@ def test_kv_cache_long_question_uses_the_reference_path(decoding_models, vocab, 
     q = "Where was " + "x" * 100 + " born?"
     assert len(q) + 1 + MAX_NEW - 1 > 128
     a = predict(model, vocab, [q, "Where was Ann born?"])
-    b = predict_plain(model, vocab, [q, "Where was Ann born?"])
+    b = predict_reference(model, vocab, [q, "Where was Ann born?"])
     assert [p.text for p in a] == [p.text for p in b]
 
 
-@pytest.mark.parametrize("how", ["forward", "predict", "predict_plain"])
+@pytest.mark.parametrize("how", ["forward", "predict", "predict_reference"])
 @torch.no_grad()
 def test_synthesizer_full_block(decoding_models, vocab, how):
     model = decoding_models[("synthesizer", "untrained")]
@@ -181,4 +181,4 @@ def test_synthesizer_full_block(decoding_models, vocab, how):
     else:
         q = "Where was " + "x" * 80 + " born?"  # 96 characters: fits the cache path, reaches position 127
         assert len(q) + 1 + MAX_NEW - 1 <= 128
-        (predict if how == "predict" else predict_plain)(model, vocab, [q])
+        (predict if how == "predict" else predict_reference)(model, vocab, [q])

@@ -64,6 +64,7 @@ def test_auto_trains_in_bf16_only_on_a_cpu_kind_where_it_was_shown(monkeypatch):
     assert P.resolve("auto", cpu, training=True) == "fp32"
 
 
+@pytest.mark.golden
 def test_bf16_cpu_kinds_are_those_whose_committed_check_passed():
     """BF16_TRAINING_CPUS holds exactly the CPU kinds whose committed learning comparison
     (results/bench/learning-equivalence-bf16-cpu-*.json) had bf16 inside three or more fp32 seeds'

@@ -260,9 +260,33 @@ def test_reproduce_recipe_writes_results_table_and_plot(tmp_path):
     assert (tmp_path / "accuracy_vs_time.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_recipe_and_profile_do_not_mix(capsys):
-    assert main(["reproduce", "--recipe", "mix25", "--profile", "smoke"]) == 2
-    assert "--recipe" in capsys.readouterr().err
+@pytest.mark.parametrize("flags", [["--profile", "smoke"], ["--time_limit", "5"], ["--variants", "synthesizer"],
+                                   ["--precision", "bf16"], ["--yes"]])
+def test_the_study_flags_a_recipe_does_not_take_are_refused_not_ignored(flags, capsys, tmp_path):
+    assert main(["reproduce", "--recipe", "mix25", *flags, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(flags[0] + ":") and len(err.splitlines()) == 1 and "is for the study" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_recipe_run_resumes_with_the_seeds_it_has_not_finished(tmp_path):
+    path = tmp_path / "tiny_mix.json"
+    path.write_text(json.dumps(shrink(load_recipe("mix25")).to_dict(name=False)))
+    run = tmp_path / "run"
+    args = ["reproduce", "--recipe", str(path), "--out", str(run), "--quiet", "--device", "cpu"]
+    assert main([*args, "--seeds", "0", "1"]) == 0
+    whole = json.loads((run / "results.json").read_text())
+    # as if the run had stopped after seed 0
+    cut = {**whole, "seeds": [0], "runs": whole["runs"][:1], "partial": True}
+    (run / "results.json").write_text(json.dumps(cut))
+    assert main([*args, "--resume", "--seeds", "1"]) == 2  # the run's plan is seeds 0 and 1
+    assert main([*args, "--resume"]) == 0
+    again = json.loads((run / "results.json").read_text())
+    assert again["seeds"] == [0, 1] and "partial" not in again and len(again["command"]) == 2
+    assert again["runs"][0] == whole["runs"][0]
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert strip(again["runs"][1]) == strip(whole["runs"][1])  # the same training, bit for bit
+    assert main([*args, "--resume"]) == 2  # complete: nothing to resume
 
 
 def test_line_recall_checks_the_continuation_of_each_line(vocab, wiki_text, train_tsv_text):
@@ -421,8 +445,8 @@ def test_recitation_spans_are_word_runs_without_punctuation():
     assert recitation_spans("") == []
 
 
-def test_span_answers_pick_the_most_likely_span_batched_or_one_by_one(make_model, vocab):
-    from factgpt.recite import recitation_spans, span_answers
+def test_best_spans_pick_the_most_likely_span_batched_or_one_by_one(make_model, vocab):
+    from factgpt.recite import best_spans, recitation_spans
 
     model = make_model("vanilla", seed=5).eval()
     with torch.no_grad():  # away from the near-uniform init, so that spans score differently
@@ -431,7 +455,7 @@ def test_span_answers_pick_the_most_likely_span_batched_or_one_by_one(make_model
             p.add_(torch.randn(p.shape, generator=g) * 0.1)
     qs = ["Where was Ann Lee born?", "Where was Bo born?", "Where was Cy born?"]
     recs = ["born in Paris, France, a poet", "born 1901 in Rome", ""]
-    got = span_answers(model, vocab, qs, recs, fallback=["x", "y", "fallback"], batch_size=5)
+    got = [g[0] if g else None for g in best_spans(model, vocab, qs, recs, batch_size=5)]
 
     def logp(prompt: str, span: str) -> float:
         p, s = vocab.encode(prompt), vocab.encode(span + "\u2047")
@@ -442,7 +466,7 @@ def test_span_answers_pick_the_most_likely_span_batched_or_one_by_one(make_model
     for q, r, g_ in zip(qs[:2], recs[:2], got[:2]):
         scores = {sp: logp(q + " " + r + "\u2047", sp) for sp in recitation_spans(r)}
         assert g_ == max(scores, key=scores.get)
-    assert got[2] == "fallback"  # nothing recited: the free answer stays
+    assert got[2] is None  # nothing recited: no span (the free answer stays)
 
 
 def _recipe_results(folder, seeds, name="r", settings=None):

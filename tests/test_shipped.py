@@ -51,6 +51,7 @@ def test_the_recite_model_is_small_described_and_never_saw_the_held_out_question
     assert rule["thresholds"] == abst["rule"]["thresholds"]
 
 
+@pytest.mark.golden
 @pytest.mark.slow
 def test_evaluate_with_the_recite_model_reproduces_the_committed_dev_predictions(recite_model, tmp_path, capsys):
     out = tmp_path / "dev.predictions"

@@ -155,7 +155,7 @@ def test_reference_path_and_fast_path_give_the_same_losses(make_model, vocab, tr
     model = make_model("vanilla", seed=5, dropout=0.0)
     common = dict(max_epochs=1, batch_size=32, learning_rate=6e-4, warmup_tokens=512 * 20, precision="fp32", seed=3)
     ref = Trainer(copy.deepcopy(model), DatasetSource(ds),
-                  TrainConfig(pack=False, reference_kernels=True, **common))
+                  TrainConfig(pack=False, reference=True, **common))
     fast = Trainer(copy.deepcopy(model), TensorExamples(ds), TrainConfig(pack=True, **common))
     ref.train(progress_bar=False)
     fast.train(progress_bar=False)

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from factgpt.batches import Batch, pack
-from factgpt.evaluate import predict, predict_plain
+from factgpt.evaluate import predict, predict_reference
 from factgpt.model import Layout
 from factgpt.wordkeys import WordKeys
 
@@ -109,7 +109,7 @@ def test_packed_logits_equal_padded_logits(vocab, variant):
 def test_cached_decoding_equals_plain_decoding(vocab, dev_rows, variant):
     model = _model(vocab, variant)
     qs = [r.question for r in dev_rows[:12]]
-    fast, plain = predict(model, vocab, qs, batch_size=5), predict_plain(model, vocab, qs)
+    fast, plain = predict(model, vocab, qs, batch_size=5), predict_reference(model, vocab, qs)
     assert [p.text for p in fast] == [p.text for p in plain]
     assert [p.prob for p in fast] == pytest.approx([p.prob for p in plain], rel=1e-4, abs=1e-12)
     # the table is used: zeroing it changes some answer

@@ -34,6 +34,8 @@ def candidate(size: str, lr: float, epochs: int, chars: int = 64, batch: int = 6
 # In the order they ran (one training at a time on 2 CPU cores).
 GRID = [
     candidate("l4d128", 3e-3, 60, chars=56),
+    # after the first stored almost nothing by epoch 40: the course's size, to see what focusing buys it
+    candidate("l4d256", 2e-3, 60, chars=56),
 ]
 
 
