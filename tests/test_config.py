@@ -117,3 +117,9 @@ def test_settings_changed_in_code_are_checked_like_a_file():
     assert p.with_settings(pretrain={"max_epochs": 1}).pretrain.max_epochs == 1
     with pytest.raises(InputError, match="pretrain.max_epoch: unknown setting"):
         p.with_settings(pretrain={"max_epoch": 1})
+
+
+def test_profiles_and_recipes_are_separate_namespaces():
+    """A name means one thing: no profile shares its name with a recipe (a base is looked up in
+    the file's own kind first, then in the other)."""
+    assert not set(shipped_names("profiles")) & set(shipped_names("recipes"))
