@@ -3,7 +3,7 @@
 # one step, the benchmark (plain and compiled), then the course-scale study
 # (3 seeds, both variants), everything written under the folder given.
 #   bash bench/gpu.sh OUT_DIR            # GPU_MINUTES=25 by default
-#   GPU_MINUTES=9 bash bench/gpu.sh OUT  # a shorter lease: stages stop in time
+#   GPU_MINUTES=9 bash bench/gpu.sh OUT  # less GPU time: stages stop in time
 #   SKIP_RUNS="vanilla:0" bash bench/gpu.sh OUT   # study runs already measured
 #   STUDY_ONLY=1 bash bench/gpu.sh OUT    # only step 4, in fp32 (or PRECISION=tf32)
 # 1. bench/precision_check.py: bf16 and tf32 against fp32, 500 steps, 2 seeds.
@@ -59,5 +59,20 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu
   done
 
   echo "== $(date -u +%T) merge the runs"
-  $fg merge "$out"/runs/*/course/results.json --out "$out/course" || echo "nothing to merge"
+  $fg merge "$out"/runs/*/results.json --out "$out/course" || echo "nothing to merge"
+
+  # Seed 0's checkpoints, to be committed as results/course/seed0/ (each about 13 MB):
+  # `factgpt reproduce --profile course --pretrained results/course/seed0` finetunes and
+  # evaluates every row from them on a CPU, and `factgpt analyze` analyses them.
+  mkdir -p "$out/course-seed0"
+  for f in vanilla-0/seed0/vanilla.pretrain vanilla-0/seed0/vanilla.finetune vanilla-0/seed0/vanilla.nopretrain \
+           synthesizer-0/seed0/synthesizer.pretrain synthesizer-0/seed0/synthesizer.finetune; do
+    [ -f "$out/runs/$f.safetensors" ] && cp "$out/runs/$f.safetensors" "$out/course-seed0/"
+  done
+  ls -la "$out/course-seed0"
 } 2>&1 | tee "$out/gpu.log"
+# What comes back: the checkpoints as they are, everything else in one tarball (at most 8 files).
+find "$out" -name '*.state' -delete
+tar -C "$out" --exclude='*.safetensors' -czf "$out/gpu-results.tar.gz" $(cd "$out" && ls -A | grep -v -e '^course-seed0$' -e '^gpu-results.tar.gz$')
+find "$out" -mindepth 1 -maxdepth 1 ! -name course-seed0 ! -name gpu-results.tar.gz -exec rm -rf {} +
+echo "left: $(find "$out" -type f | wc -l) files"; du -ah "$out" | sort -h | tail -8

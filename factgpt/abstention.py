@@ -259,7 +259,10 @@ def summary(result: dict[str, Any]) -> str:
     r, rep = result["report"]["at_rule"], result["report"]
     rule = AbstentionRule(result["rule"]["thresholds"])
     auc = rep["aurocs"][result["rule"]["confidence_shown"]]
+    def f(x: float | None, spec: str) -> str:  # an AUROC is undefined where one class is empty (no right answer)
+        return "–" if x is None else format(x, spec)
+
     return (f"answer when {rule.describe()}: dev answered {r['answered']:.1%}, correct {r['correct']:.1%}, "
             f"wrong {r['wrong']:.1%}; made-up refused {r['made_up_refused']:.1%}; AUROC of "
-            f"{result['rule']['confidence_shown']} real/made-up {auc['real_vs_made_up']:.3f}, right/wrong "
-            f"{auc['right_vs_wrong']:.3f}; risk–coverage area {rep['risk_coverage']['area']:.2%}")
+            f"{result['rule']['confidence_shown']} real/made-up {f(auc['real_vs_made_up'], '.3f')}, right/wrong "
+            f"{f(auc['right_vs_wrong'], '.3f')}; risk–coverage area {rep['risk_coverage']['area']:.2%}")

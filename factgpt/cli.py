@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="go on with the run in --out: its profile, seeds and variants, finished rows kept, "
                         "a stopped stage resumed exactly (a recipe: its finished seeds kept)")
+    p.add_argument("--pretrained", default=None, metavar="DIR",
+                   help="a seed folder of a study run (e.g. results/course/seed0): its pretrained checkpoints are "
+                        "finetuned and evaluated instead of pretraining again; its no-pretraining model, if there, "
+                        "is evaluated")
     p.add_argument("--recipe", default=None, metavar="NAME",
                    help="run a recipe beyond the course (factgpt/configs/recipes/NAME.json or a JSON file) instead of the study")
     add_common(p)
@@ -431,7 +435,8 @@ def cmd_reproduce(args) -> int:
                                  ("--time_limit", args.time_limit is not None, "a recipe's seed runs in one piece"),
                                  ("--variants", args.variants is not None, "a recipe trains the vanilla model only"),
                                  ("--precision", args.precision != "auto", "a recipe trains in its own precision (auto)"),
-                                 ("--yes", args.yes, "a recipe does not ask first")):
+                                 ("--yes", args.yes, "a recipe does not ask first"),
+                                 ("--pretrained", args.pretrained is not None, "a recipe pretrains its own way")):
             if given:
                 raise InputError(flag, f"{why}; {flag} is for the study")
         from .recipes.runner import RecipeOptions, run_recipe
@@ -443,7 +448,7 @@ def cmd_reproduce(args) -> int:
     return reproduce(StudyOptions(profile=args.profile, seeds=args.seeds, variants=args.variants, out=args.out,
                                   resume=args.resume, device=args.device, precision=args.precision,
                                   time_limit=args.time_limit, quiet=args.quiet, yes=args.yes,
-                                  argv=tuple(args.argv)))
+                                  pretrained=args.pretrained, argv=tuple(args.argv)))
 
 
 def cmd_curve(args) -> int:

@@ -39,9 +39,9 @@ class SeedEstimate:
                 + self.finetune_scratch + self.evaluate)
 
     def describe(self) -> str:
-        pre = ", ".join(f"pretrain {v} {s / 60:.1f}" for v, s in self.pretrain.items())
-        return (f"{pre}, finetune {self.finetune_pretrained / 60:.1f} each, without pretraining "
-                f"{self.finetune_scratch / 60:.1f}, evaluation {self.evaluate / 60:.1f} minutes")
+        pre = ", ".join(f"pretrain {v} {s / 60:.1f}" for v, s in self.pretrain.items() if s)
+        return (f"{pre + ', ' if pre else ''}finetune {self.finetune_pretrained / 60:.1f} each, without "
+                f"pretraining {self.finetune_scratch / 60:.1f}, evaluation {self.evaluate / 60:.1f} minutes")
 
 
 def _median_step_seconds(tr: Trainer, steps: int = TIMED_STEPS) -> float:
@@ -73,11 +73,16 @@ def stage_seconds(prof: Profile, corpus: Corpus, stage: str, variant: str, devic
 
 
 def estimate_seed(prof: Profile, corpus: Corpus, variants: list[str], device: torch.device,
-                  questions: list[QA], seed: int = 0, precision: str = "auto") -> SeedEstimate:
-    """Every stage of one seed of `factgpt reproduce`; `questions` are those each row answers."""
-    pre = {v: stage_seconds(prof, corpus, "pretrain", v, device, seed, precision) for v in variants}
+                  questions: list[QA], seed: int = 0, precision: str = "auto", pretrained: bool = False,
+                  scratch_given: bool = False) -> SeedEstimate:
+    """Every stage of one seed of `factgpt reproduce`; `questions` are those each row answers.
+    pretrained: the pretrainings are loaded (they cost nothing); scratch_given: so is the model
+    without pretraining."""
+    pre = {v: 0.0 if pretrained else stage_seconds(prof, corpus, "pretrain", v, device, seed, precision)
+           for v in variants}
     ft = stage_seconds(prof, corpus, "finetune_pretrained", variants[0], device, seed, precision)
-    scratch = stage_seconds(prof, corpus, "finetune_scratch", "vanilla", device, seed, precision)
+    scratch = 0.0 if scratch_given else stage_seconds(prof, corpus, "finetune_scratch", "vanilla", device, seed,
+                                                      precision)
     model = GPT(model_config(prof, corpus.vocab, "vanilla")).to(device)
     sample = questions[:64]
     t0 = time.perf_counter()

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import same_training
+from .checkpoint import load_tensors
+from .config import DataSettings, same_training
 from .experiment import FORMATS, DataBundle, command_line, provenance
 from .errors import InputError
 from .estimate import estimate_seed
@@ -77,6 +78,7 @@ class StudyOptions:
     time_limit: float | None = None  # minutes of training in this piece
     quiet: bool = False
     yes: bool = False  # do not ask before a run of many hours
+    pretrained: str | None = None  # a folder of a seed's checkpoints: pretraining (and no-pretraining) loaded
     argv: tuple[str, ...] = ()  # the command line, as the results record it
 
 
@@ -106,12 +108,44 @@ def _plan(args: StudyOptions) -> tuple[str | None, list[int], list[str], dict | 
     return plan["profile"], plan["seeds"], plan["variants"], prior
 
 
+def _check_pretrained(folder: Path, seeds: list[int], variants: list[str], prof) -> None:
+    """--pretrained names one seed's folder (vanilla.pretrain.safetensors, synthesizer.pretrain.safetensors,
+    and perhaps vanilla.nopretrain.safetensors): one pretraining a variant, so one seed. Each checkpoint
+    must be of the profile's model and lines; all is checked before the run folder is made."""
+    if not folder.is_dir():
+        raise InputError(folder, "--pretrained: no such folder of checkpoints")
+    if len(seeds) != 1:
+        raise InputError("--pretrained", f"the folder holds one pretraining a variant; run one seed, not {seeds}")
+    missing = [f"{v}.pretrain.safetensors" for v in variants if not (folder / f"{v}.pretrain.safetensors").is_file()]
+    if missing:
+        raise InputError(folder, f"--pretrained: no {missing[0]} here (the seed folder of a study run)")
+    for path in sorted(folder.glob("*.safetensors")):
+        if path.name not in ("vanilla.nopretrain.safetensors", *(f"{v}.pretrain.safetensors" for v in variants)):
+            continue
+        _, meta = load_tensors(path)
+        config = meta.get("config", {})
+        for k, want in asdict(prof.model).items():
+            if k in ("n_layer", "n_head", "n_embd", "block_size") and config.get(k) != want:
+                raise InputError(path, f"checkpoint has {k}={config.get(k)}, expected {want} (profile {prof.name})")
+        if {**asdict(DataSettings()), **meta.get("data", {})} != asdict(prof.data):
+            raise InputError(path, f"pretrained on lines changed otherwise ({meta.get('data')}) than profile "
+                                   f"{prof.name}'s ({asdict(prof.data)})")
+
+
 def reproduce(args: StudyOptions) -> int:
     commit = git_commit()  # the code that runs, recorded before anything can change it
     device = resolve_device(args.device)
     profile_arg, seeds, variants, prior = _plan(args)
+    if prior is not None:  # a resumed run keeps the checkpoints it started from
+        planned = prior["plan"].get("pretrained")
+        if args.pretrained is not None and args.pretrained != planned:
+            raise InputError(Path(args.out) / "results.json", f"this run is of --pretrained {planned}; resume it "
+                                                               "without --pretrained or start a new --out")
+        args = replace(args, pretrained=planned)
     profile_name = profile_arg or default_profile(device)
     prof = load_profile(profile_name)
+    if args.pretrained is not None:
+        _check_pretrained(Path(args.pretrained), seeds, variants, prof)
     name = prof.name
     if prior is not None and not same_training(prior["profile_settings"], prof):
         raise InputError(Path(args.out) / "results.json",
@@ -130,7 +164,10 @@ def reproduce(args: StudyOptions) -> int:
     precision = resolve(args.precision, device)  # decoding's; training's is resolved per stage
     train_precision = resolve(args.precision, device, training=True)
     if prior is None:
-        est = estimate_seed(prof, corpus, variants, device, dev_rows + test_rows, seeds[0], args.precision)
+        given_dir = Path(args.pretrained) if args.pretrained else None
+        est = estimate_seed(prof, corpus, variants, device, dev_rows + test_rows, seeds[0], args.precision,
+                            pretrained=given_dir is not None,
+                            scratch_given=given_dir is not None and (given_dir / "vanilla.nopretrain.safetensors").is_file())
         hours = est.total * len(seeds) / 3600
         say(f"training in {train_precision}; {len(seeds)} seed{'s' if len(seeds) > 1 else ''}; estimated "
             f"{est.total / 60:.0f} minutes a seed ({est.describe()}), {hours:.1f} h in all")
@@ -180,7 +217,7 @@ def reproduce(args: StudyOptions) -> int:
             model, _ = load_for(path, corpus, where[-1], device)
             h = json.loads(read_text(history))
             say(f"[seed {seed}] {tag}: done in an earlier piece ({path.name})")
-            return model, h["seconds"], h["history"][-1]["loss"]
+            return model, h["seconds"], h.get("final_loss", h["history"][-1]["loss"])
         state = Path(f"{path}.state")
         resume = state.is_file() and prior is not None
         tr, status = stage(prof, corpus, *where, device, path, f"{tag} seed {seed}", quiet=args.quiet,
@@ -194,6 +231,18 @@ def reproduce(args: StudyOptions) -> int:
             f"{' (over pieces)' if resume else ''}, loss {h[0]['loss']:.3f} → {h[-1]['loss']:.3f}")
         return tr.model, tr.progress.elapsed, h[-1]["loss"]
 
+    def given(name: str, variant: str) -> tuple[GPT, dict] | None:
+        """With --pretrained, the folder's checkpoint of this stage (checked against the profile's
+        model and this variant); None where the folder has none."""
+        if args.pretrained is None:
+            return None
+        path = Path(args.pretrained) / name
+        if not path.is_file():
+            return None
+        model, meta = load_for(path, corpus, variant, device, config=asdict(prof.model))
+        say(f"{name}: loaded from {path} ({meta.get('steps')} steps of {meta.get('stage')})")
+        return model, meta
+
     def write_results(partial: bool) -> dict:
         results = {
             "format": FORMATS["study"],
@@ -204,7 +253,9 @@ def reproduce(args: StudyOptions) -> int:
             "precision": train_precision,  # the training's (decoding runs in `precision`)
             "decode_precision": precision,
             "seeds": sorted({x["seed"] for r in runs.values() for x in r}) if partial else seeds,
-            "plan": {"profile": profile_name, "seeds": seeds, "variants": variants},
+            "plan": {"profile": profile_name, "seeds": seeds, "variants": variants,
+                     **({"pretrained": args.pretrained} if args.pretrained else {})},
+            **({"pretrained_from": args.pretrained} if args.pretrained else {}),
             "pieces": pieces,
             "reference": REFERENCE,
             "rows": {row: summarize(r) for row, r in runs.items()},
@@ -223,22 +274,35 @@ def reproduce(args: StudyOptions) -> int:
                 record("london", seed, london(dev_rows), london(test_rows), {})
 
             if not done("vanilla_nopretrain", seed):
-                model, t_ft, loss = train(finetune_stage, seed, "finetune (no pretraining)", train_tsv, "vanilla",
-                                          path=sd / "vanilla.nopretrain.safetensors")
-                d, t, t_ev = evaluate(model)
-                record("vanilla_nopretrain", seed, d, t, {"finetune": t_ft, "evaluate": t_ev},
-                       {"final_loss": {"finetune": loss}})
+                loaded = given("vanilla.nopretrain.safetensors", "vanilla")
+                if loaded is not None:  # the shipped no-pretraining model: evaluated, not trained again
+                    d, t, t_ev = evaluate(loaded[0])
+                    record("vanilla_nopretrain", seed, d, t, {"evaluate": t_ev},
+                           {"loaded": str(Path(args.pretrained) / "vanilla.nopretrain.safetensors")})
+                else:
+                    model, t_ft, loss = train(finetune_stage, seed, "finetune (no pretraining)", train_tsv,
+                                              "vanilla", path=sd / "vanilla.nopretrain.safetensors")
+                    d, t, t_ev = evaluate(model)
+                    record("vanilla_nopretrain", seed, d, t, {"finetune": t_ft, "evaluate": t_ev},
+                           {"final_loss": {"finetune": loss}})
 
             for variant in variants:
                 if done(f"{variant}_pretrain", seed):
                     continue
-                pre, t_pre, pre_loss = train(pretrain_stage, seed, f"pretrain {variant}", variant,
-                                             path=sd / f"{variant}.pretrain.safetensors")
+                loaded = given(f"{variant}.pretrain.safetensors", variant)
+                if loaded is not None:  # finetuned from the given pretraining, as the study would have
+                    pre, t_pre, pre_loss = loaded[0], None, None
+                else:
+                    pre, t_pre, pre_loss = train(pretrain_stage, seed, f"pretrain {variant}", variant,
+                                                 path=sd / f"{variant}.pretrain.safetensors")
                 ft, t_ft, ft_loss = train(finetune_stage, seed, f"finetune {variant}", train_tsv, variant, model=pre,
                                           path=sd / f"{variant}.finetune.safetensors")
                 d, t, t_ev = evaluate(ft)
-                record(f"{variant}_pretrain", seed, d, t, {"pretrain": t_pre, "finetune": t_ft, "evaluate": t_ev},
-                       {"final_loss": {"pretrain": pre_loss, "finetune": ft_loss}})
+                seconds = {**({"pretrain": t_pre} if t_pre is not None else {}), "finetune": t_ft, "evaluate": t_ev}
+                extra = {"final_loss": {"pretrain": pre_loss, "finetune": ft_loss}} if loaded is None else \
+                    {"final_loss": {"finetune": ft_loss},
+                     "pretrained_from": str(Path(args.pretrained) / f"{variant}.pretrain.safetensors")}
+                record(f"{variant}_pretrain", seed, d, t, seconds, extra)
     except _OutOfTime as e:
         write_results(partial=True)
         say(f"time limit reached in {e}; state saved. Go on with: factgpt reproduce --out {out} --resume")

@@ -356,8 +356,30 @@ def model_from_state(path: str | Path) -> tuple[GPT, dict[str, Any]]:
     return model, meta
 
 
+# A loss history keeps at most this many points: a course pretraining has about 15,000 steps,
+# and a figure needs a few thousand; the file stays small enough to commit.
+HISTORY_POINTS = 2000
+
+
+def thin_history(history: list[dict], points: int = HISTORY_POINTS) -> tuple[list[dict], int]:
+    """(history, steps a point): consecutive steps averaged in windows of k so that at most
+    `points` remain; each point is its window's last step, epoch and lr, its mean loss and its
+    summed real tokens."""
+    k = max(1, math.ceil(len(history) / points))
+    if k == 1:
+        return list(history), 1
+    out = []
+    for i in range(0, len(history), k):
+        w = history[i:i + k]
+        out.append({**w[-1], "loss": sum(h["loss"] for h in w) / len(w),
+                    **({"real_tokens": sum(h["real_tokens"] for h in w)} if "real_tokens" in w[-1] else {})})
+    return out, k
+
+
 def write_history(path: str | Path, trainer: Trainer, extra: dict | None = None) -> None:
+    history, k = thin_history(trainer.progress.history)
     body = {"train_config": asdict(trainer.cfg), "precision": trainer.precision,
             "seconds": trainer.progress.elapsed,  # the training's own time, over every piece of a resumed run
-            "history": trainer.progress.history, **(extra or {})}
+            "final_loss": trainer.progress.history[-1]["loss"] if trainer.progress.history else None,
+            "steps_per_point": k, "history": history, **(extra or {})}
     write_text_atomic(path, json.dumps(body) + "\n")

@@ -265,3 +265,16 @@ def test_keep_freed_memory_does_nothing_without_glibc():
                           "assert k() is False"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
 
+
+
+def test_a_long_history_is_thinned_to_window_means_that_keep_the_last_step():
+    from factgpt.train import thin_history
+
+    hist = [{"step": i + 1, "epoch": i // 7 + 1, "lr": 1.0 / (i + 1), "loss": float(i % 5), "real_tokens": 3}
+            for i in range(4999)]
+    thin, k = thin_history(hist, points=1000)
+    assert k == 5 and len(thin) == 1000 and thin[-1]["step"] == 4999 and thin[-1]["lr"] == hist[-1]["lr"]
+    assert thin[0] == {**hist[4], "loss": 2.0, "real_tokens": 15}
+    assert sum(t["real_tokens"] for t in thin) == 3 * 4999
+    short, k = thin_history(hist[:10], points=1000)
+    assert k == 1 and short == hist[:10]

@@ -1,0 +1,53 @@
+"""`factgpt abstention` end to end: the rule chosen on the held-out slice and made-up names, reported on dev."""
+
+import json
+
+import pytest
+import torch
+
+from factgpt.checkpoint import save_model
+from factgpt.cli import main
+from factgpt.experiment import FORMATS, DataBundle
+
+
+@pytest.fixture
+def tiny_recite_model(tmp_path, vocab, make_model):
+    """An untrained recite checkpoint: what it answers is noise, but every part of the command runs."""
+    torch.manual_seed(0)
+    model = make_model("vanilla", seed=2, n_layer=1, n_head=2, n_embd=32)
+    data = DataBundle.load(model.config.block_size)
+    path = tmp_path / "tiny_recite.safetensors"
+    save_model(path, model, vocab, {"recipe": "tiny", "seed": 0, "max_chars": 40, "spec": {"recite": True},
+                                    "heldout_questions": [r.question for r in data.heldout]})
+    return path
+
+
+@pytest.mark.slow
+def test_abstention_chooses_on_heldout_and_reports_on_dev_and_answers_again_from_its_records(
+        tiny_recite_model, tmp_path, capsys):
+    out = tmp_path / "abstention"
+    args = ["abstention", "--reading_params_path", str(tiny_recite_model), "--made_up", "20", "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    res = json.loads((out / "abstention.json").read_text())
+    assert res["format"] == FORMATS["abstention"] and res["command"].startswith("factgpt abstention")
+    assert res["selection"]["n_real"] == 300 and res["selection"]["n_made_up"] == 20
+    assert res["report"]["n_real"] == 500 and res["report"]["n_made_up"] == 20
+    records = [json.loads(x) for x in (out / "answers.jsonl").read_text().splitlines()]
+    parts = [r["part"] for r in records]
+    assert [parts.count(p) for p in ("heldout", "select_made_up", "dev", "report_made_up")] == [300, 20, 500, 20]
+    made_up = {r["question"] for r in records if "made_up" in r["part"]}
+    assert len(made_up) == 40  # the two sets of made-up names share none
+    assert (out / "risk_coverage.png").read_bytes()[:4] == b"\x89PNG"
+    # the records alone choose and report the same rule, without decoding again
+    again = tmp_path / "again"
+    assert main([*args[:-2], "--out", str(again), "--answers", str(out / "answers.jsonl")]) == 0
+    res2 = json.loads((again / "abstention.json").read_text())
+    assert res2["rule"] == res["rule"] and res2["report"]["at_rule"] == res["report"]["at_rule"]
+
+
+def test_abstention_refuses_a_model_that_does_not_recite(tmp_path, vocab, make_model, capsys):
+    path = tmp_path / "plain.safetensors"
+    save_model(path, make_model("vanilla", n_layer=1, n_head=2, n_embd=32), vocab, {})
+    assert main(["abstention", "--reading_params_path", str(path), "--out", str(tmp_path / "a")]) == 2
+    assert "not a recite model" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
