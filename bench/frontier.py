@@ -1,8 +1,9 @@
 """The frontier of the small-model search: held-out accuracy and line recall against fp32 CPU minutes.
 
-Each candidate's curve (results/search-small/round*/, `factgpt curve` on a GPU in fp32, held-out
-slice only) gives accuracy at its probe epochs; its pretraining step, timed in fp32 on 2 CPU cores
-by bench/seed_time.py (results/search-small/cpu-step-time/), turns an epoch into CPU minutes:
+Each candidate's curve gives accuracy at its probe epochs: rounds 1-2 (results/search-small/round*/,
+`factgpt curve` on a GPU in fp32) and round 3 (results/search-focused/cpu/, lines without dates,
+`factgpt curve` on 2 CPU cores in fp32); held-out slice only. Its pretraining step, timed in fp32 on
+2 CPU cores by bench/seed_time.py (each search's cpu-step-time/), turns an epoch into CPU minutes:
 minutes = epoch × steps an epoch × ms a step. The course model's row is the laptop profile's own
 curve (results/laptop/curve/laptop300/, bf16 on an AMX Xeon) timed the same way in fp32.
 
@@ -37,13 +38,19 @@ def params_of(settings: dict, vocab: int = 256) -> int:
     return (vocab + T) * d + L * 12 * d * d + d * vocab
 
 
-def step_ms(timing_dir: Path) -> dict[tuple, float]:
-    """fp32 ms a pretraining step by (model size, max_chars), from seed_time.py's files."""
+def key_of(s: dict) -> tuple:
+    """What a pretraining step's time depends on: the model's size and the lines' length."""
+    return (s["model"]["n_layer"], s["model"]["n_head"], s["model"]["n_embd"], s["data"]["max_chars"],
+            bool(s["data"].get("drop_dates")))
+
+
+def step_ms(timing_dirs: list[Path]) -> dict[tuple, float]:
+    """fp32 ms a pretraining step by key_of, from seed_time.py's files."""
     out = {}
-    for f in sorted(timing_dir.glob("*.json")):
+    for f in sorted(p for d in timing_dirs for p in d.glob("*.json")):
         d = json.loads(f.read_text())
         s = d["profile_settings"]
-        key = (s["model"]["n_layer"], s["model"]["n_head"], s["model"]["n_embd"], s["data"]["max_chars"])
+        key = key_of(s)
         out[key] = {"ms": d["stages"]["pretrain vanilla"]["ms_per_step"]["fp32"], "device": d["device"],
                     "source": str(f.relative_to(ROOT))}
     return out
@@ -52,18 +59,19 @@ def step_ms(timing_dir: Path) -> dict[tuple, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--search", default="results/search-small")
+    ap.add_argument("--focused", default="results/search-focused")
     ap.add_argument("--course_curve", default="results/laptop/curve/laptop300/curve.json")
     args = ap.parse_args()
-    search = ROOT / args.search
-    timing = step_ms(search / "cpu-step-time")
+    search, focused = ROOT / args.search, ROOT / args.focused
+    timing = step_ms([search / "cpu-step-time", focused / "cpu-step-time"])
     curves = [Path(p) for p in sorted(glob.glob(str(search / "round*" / "*.json")))]
+    curves += [Path(p) for p in sorted(glob.glob(str(focused / "cpu" / "*" / "curve.json")))]
     curves.append(ROOT / args.course_curve)
     rows = []
     for path in curves:
         c = json.loads(path.read_text())
         s = c["profile"]
-        key = (s["model"]["n_layer"], s["model"]["n_head"], s["model"]["n_embd"], s["data"]["max_chars"])
-        t = timing.get(key)
+        t = timing.get(key_of(s))
         steps_per_epoch = c["probes"][0]["step"] / c["probes"][0]["epoch"] if c["probes"] else math.nan
         probes = [{"epoch": p["epoch"], "heldout_accuracy": p["heldout_accuracy"],
                    "heldout_correct": p["heldout_correct"], "heldout_total": p["heldout_total"],
@@ -73,6 +81,7 @@ def main() -> None:
                   for p in c["probes"]]
         rows.append({"curve": str(path.relative_to(ROOT)), "name": s["name"], "variant": c["variant"],
                      "seed": c["seed"], "size": size_of(s), "params": params_of(s), "max_chars": s["data"]["max_chars"],
+                     "drop_dates": bool(s["data"].get("drop_dates")),
                      "learning_rate": s["pretrain"]["learning_rate"], "batch_size": s["pretrain"]["batch_size"],
                      "max_epochs": s["pretrain"]["max_epochs"], "trained_on": c["device"],
                      "cpu_step": t, "probes": probes,
@@ -83,7 +92,9 @@ def main() -> None:
         "command": "python bench/frontier.py",
         "searched_with": ["bash bench/search_small_gpu.sh OUT 9 8  (round 1, commit db3d13b)",
                           "ROUND=long PROBE_EVERY=20 BUDGET_S=330 bash bench/search_small_gpu.sh OUT 6 8  "
-                          "(round 2, commit b4a28c2)"],
+                          "(round 2, commit b4a28c2)",
+                          "bash bench/search_cpu.sh configs/search-focused/queue.txt results/search-focused/cpu  "
+                          "(round 3, commit 1e9e391, on 2 CPU cores)"],
         "note": "the curves of rounds 1-2 were trained on one NVIDIA H200 in fp32 (their 'commit' field names the "
                 "checkout the device copy held, not the commits above); dev was never used",
         "rows": rows,
@@ -100,7 +111,8 @@ def main() -> None:
         c = colors.setdefault(r["size"], f"C{len(colors)}")
         course = "laptop300" in r["curve"]
         label = r["size"] + (": the laptop profile, one seed" if course else "")
-        ax.plot(xs, ys, "-o" if course else "-", color=c, ms=3, alpha=0.9 if course else 0.5, lw=2 if course else 1,
+        ax.plot(xs, ys, "-o" if course else ("--s" if r["drop_dates"] else "-"), color=c, ms=3,
+                alpha=0.9 if course or r["drop_dates"] else 0.5, lw=2 if course else 1,
                 label=label if label not in ax.get_legend_handles_labels()[1] else None)
     ax.axhline(26.6, color="gray", ls="--", lw=1)
     ax.text(1, 27.5, "course write-up: 26.6% (dev)", color="gray", fontsize=8)
@@ -108,7 +120,8 @@ def main() -> None:
     ax.set_xscale("log")
     ax.set_xlabel("fp32 pretraining minutes on 2 CPU cores (AMD EPYC, AVX2), one variant")
     ax.set_ylabel("held-out accuracy (%), 300 training pairs kept apart")
-    ax.set_title("What each model size stores and gets out, against CPU minutes")
+    ax.set_title("What each model size stores and gets out, against CPU minutes\n"
+                 "(dashed with squares: round 3, lines without dates cut to 56 characters)", fontsize=10)
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, labels, fontsize=8, loc="upper left")
     fig.tight_layout()

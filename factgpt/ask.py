@@ -147,8 +147,10 @@ class Asker:
         if not self.recites:
             return [Reply(q.text, p.text, p.prob, None, p.first_prob, asked=q.asked, form=q.form)
                     for q, p in zip(qs, predict(self.model, self.vocab, texts))]
-        got = answer_questions(self.model, self.vocab, texts, self.max_chars, self.rule,
-                               self.meta["spec"].get("span_answer", True))
+        span = self.meta["spec"].get("span_answer", True)
+        # the free answer after the line is decoded only where something reads it: one decoding fewer
+        free = not span or (self.rule is not None and "free_answer" in self.rule.thresholds)
+        got = answer_questions(self.model, self.vocab, texts, self.max_chars, self.rule, span, free_answers=free)
         out = []
         for q, a in zip(qs, got):
             # the score that decided: the first one the rule failed on, else the answer's own score

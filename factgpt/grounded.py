@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .model import GPT
-from .recite import Recitation, best_spans, recite
+from .recite import Recitation, answers_after, best_spans, recite
 from .vocab import Vocab
 
 
@@ -33,11 +33,11 @@ def _line_mean(r: Recitation, span_logp: float | None) -> float:
 
 
 def _span(r: Recitation, span_logp: float | None) -> float:
-    return math.exp(span_logp) if span_logp is not None else r.answer.prob
+    return math.exp(span_logp) if span_logp is not None else r.answer.prob  # no span: the answer was decoded
 
 
 def _free_answer(r: Recitation, span_logp: float | None) -> float:
-    return r.answer.prob
+    return r.answer.prob if r.answer is not None else math.nan  # not decoded: no rule may use it
 
 
 def _line_min_x_span(r: Recitation, span_logp: float | None) -> float:
@@ -109,14 +109,22 @@ class GroundedAnswer:
 
 
 def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: int,
-                     rule: AbstentionRule | None = None, span_answer: bool = True) -> list[GroundedAnswer]:
+                     rule: AbstentionRule | None = None, span_answer: bool = True,
+                     free_answers: bool = True) -> list[GroundedAnswer]:
     """Recite and answer every question; refuse those whose score falls below the rule's threshold.
 
     The one recite-then-answer of the package: `ask`, `serve`, `evaluate`, abstention, the
     analysis and the recipes' scoring all answer through it. span_answer: the guess is the
-    recitation's most likely word run (recite.best_spans); else the freely decoded answer."""
-    recs = recite(model, vocab, questions, max_chars)
+    recitation's most likely word run (recite.best_spans); else the freely decoded answer.
+    free_answers=False (span answers only, and a rule that does not read free_answer) decodes the
+    free answer only where the line has no span to answer with: a decoding fewer a question."""
+    if not free_answers and (not span_answer or (rule is not None and "free_answer" in rule.thresholds)):
+        raise ValueError("the free answers are needed: without span answers, or by a rule on free_answer")
+    recs = recite(model, vocab, questions, max_chars, answers=free_answers)
     spans = best_spans(model, vocab, questions, [r.line.text for r in recs]) if span_answer else [None] * len(recs)
+    need = [i for i, (r, sp) in enumerate(zip(recs, spans)) if r.answer is None and sp is None]
+    for i, a in zip(need, answers_after(model, vocab, [questions[i] for i in need], [recs[i].line.text for i in need])):
+        recs[i].answer = a
     out = []
     for q, r, sp in zip(questions, recs, spans, strict=True):
         logp = sp[1] if sp is not None else None
@@ -125,5 +133,5 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
         failing = rule.first_failing(scores) if rule else None
         no_line = failing is not None and failing == next(iter(rule.thresholds))  # type: ignore[union-attr]
         out.append(GroundedAnswer(q, guess, guess if failing is None else None, scores[CONFIDENCE], r.line.text,
-                                  scores, no_line, tuple(r.line.char_probs), r.answer.text))
+                                  scores, no_line, tuple(r.line.char_probs), r.answer.text if r.answer else ""))
     return out

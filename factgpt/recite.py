@@ -23,13 +23,14 @@ from .vocab import MASK, Vocab
 @dataclass
 class Recitation:
     line: Prediction  # the recited line (text and the probability of each character)
-    answer: Prediction  # the free answer decoded after the line and ⁇
+    answer: Prediction | None  # the free answer decoded after the line and ⁇ (None: not decoded)
 
 
 @torch.no_grad()
-def recite(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch_size: int = 512) -> list[Recitation]:
+def recite(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch_size: int = 512,
+           answers: bool = True) -> list[Recitation]:
     """Greedy decoding of each question's line from "QUESTION ", stopped at ⁇ or at the
-    line's cut (max_chars counts the question too), then of the answer after ⁇."""
+    line's cut (max_chars counts the question too), then (answers) of the answer after ⁇."""
     model.eval()
     out: list[Recitation] = []
     for s in range(0, len(questions), batch_size):
@@ -39,10 +40,17 @@ def recite(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch
         steps = min(max(room) + 1, model.max_len - max(map(len, first)) + 1)  # never past the last position
         lines = decode_batch(model, vocab, first, steps) if max(room) > 0 else [Prediction("", 1.0, 0.0)] * len(qs)
         lines = [_cut(p, n) for p, n in zip(lines, room)]
-        second = [p + vocab.encode(ln.text + MASK) for p, ln in zip(first, lines)]
-        answers = decode_batch(model, vocab, second, MAX_NEW)
-        out += [Recitation(ln, a) for ln, a in zip(lines, answers)]
+        got = answers_after(model, vocab, qs, [ln.text for ln in lines]) if answers else [None] * len(qs)
+        out += [Recitation(ln, a) for ln, a in zip(lines, got)]
     return out
+
+
+@torch.no_grad()
+def answers_after(model: GPT, vocab: Vocab, questions: list[str], lines: list[str]) -> list[Prediction]:
+    """The free answer of each question after its recited line and ⁇."""
+    model.eval()
+    prompts = [vocab.encode(q + " " + ln + MASK) for q, ln in zip(questions, lines)]
+    return decode_batch(model, vocab, prompts, MAX_NEW) if prompts else []
 
 
 def _cut(p: Prediction, n: int) -> Prediction:

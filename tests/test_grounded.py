@@ -119,6 +119,26 @@ def test_the_rule_answers_exactly_where_every_score_reaches_its_threshold(make_m
         AbstentionRule({"span": 1.5})
 
 
+def test_answers_without_the_free_decoding_are_the_same_answers(make_model, vocab):
+    """free_answers=False skips the free answer where a span answers: every guess, answer and
+    score a rule may read stays what the full decoding gives (a line cut to nothing has no span,
+    so there the free answer is still decoded)."""
+    model = make_model("vanilla", seed=1)
+    qs = ["Where was Ann Lee born?", "Where was Bo Tang born?", "Where was Carl Maria von Weber born?"]
+    for cut in (60, 20):  # 20: no room after the question, an empty line, no span
+        rule = AbstentionRule({"line_mean": 0.1, "line_mean_x_span": 0.001})
+        full = answer_questions(model, vocab, qs, cut, rule)
+        lean = answer_questions(model, vocab, qs, cut, rule, free_answers=False)
+        for a, b in zip(full, lean):
+            assert (a.guess, a.answer, a.recitation, a.no_line) == (b.guess, b.answer, b.recitation, b.no_line)
+            assert {k: v for k, v in a.scores.items() if k != "free_answer"} == \
+                pytest.approx({k: v for k, v in b.scores.items() if k != "free_answer"})
+        if cut == 20:
+            assert all(b.free_answer == a.free_answer for a, b in zip(full, lean))
+    with pytest.raises(ValueError):  # a rule on the free answer needs it decoded
+        answer_questions(model, vocab, qs, 60, AbstentionRule({"free_answer": 0.5}), free_answers=False)
+
+
 def _rec(guess: str, gold: str | None = None, **scores: float) -> Record:
     full = {k: 0.5 for k in SCORES} | scores
     return Record("heldout" if gold else "select_made_up", "Where was X born?", gold, guess, "", full)
