@@ -349,45 +349,6 @@ def test_recite_lines_end_with_the_answer_of_training_people_only(vocab, wiki_te
             assert t.endswith("⁇") and t.count("⁇") == 1
 
 
-def test_recite_equals_plain_greedy_decoding(vocab, wiki_text):
-    """The cached two-step decoding gives what argmax over the whole context, one character at a time, gives."""
-    from factgpt.model import GPT, GPTConfig
-    from factgpt.recite import recite
-
-    torch.manual_seed(0)
-    from factgpt.wordkeys import WordKeys
-
-    model = GPT(GPTConfig(len(vocab), n_layer=2, n_head=2, n_embd=32, word_keys=512,
-                          letters=WordKeys.letters_of(vocab))).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.5)  # a random model that does not stop at once
-    questions = ["Where was Ann Lee born?", "Where was Bo born?", "Where was Carl Maria von Weber born?"]
-    max_chars = 60
-
-    def greedy(ids: list[int], stop_after: int) -> list[int]:
-        out = []
-        while len(out) < stop_after and len(ids) < model.max_len:
-            with torch.no_grad():
-                logits, _ = model(torch.tensor([ids]))
-            nxt = int(logits[0, -1].argmax())
-            if nxt == vocab.mask_id:
-                break
-            out.append(nxt)
-            ids = ids + [nxt]
-        return out
-
-    got = [(r.line.text, r.answer, r.line) for r in recite(model, vocab, questions, max_chars)]
-    assert any(rec for rec, _, _ in got) and any(a.text for _, a, _ in got)  # both steps decode something here
-    for q, (rec, ans, line) in zip(questions, got):
-        assert len(line.char_probs) == len(rec) and all(0 < p <= 1 for p in line.char_probs)
-        first = vocab.encode(q + " ")
-        want_rec = vocab.decode(greedy(first, max_chars - len(first)))
-        assert rec == want_rec
-        want_ans = vocab.decode(greedy(first + vocab.encode(rec + "⁇"), 32))
-        assert ans.text == want_ans
-
-
 def test_counterfactual_drills_swap_the_place_and_teach_only_the_copied_answer(vocab, wiki_text, train_tsv_text):
     from factgpt.datasets import parse_tsv
     from factgpt.heldout import name_of
@@ -435,38 +396,6 @@ def test_recite_errors_say_where_each_answer_went_wrong():
     got = recite_errors(rows, lines, recitations, answers)
     assert got == {"correct": 1, "answer_not_in_line": 1, "copied_another_span": 1, "line_not_recited": 1,
                    "garbled_copy": 1}
-
-
-def test_recitation_spans_are_word_runs_without_punctuation():
-    from factgpt.recite import recitation_spans
-
-    got = recitation_spans("born in Paris, France.", max_words=2)
-    assert got == ["born", "born in", "in", "in Paris", "Paris", "Paris, France", "France"]
-    assert recitation_spans("") == []
-
-
-def test_best_spans_pick_the_most_likely_span_batched_or_one_by_one(make_model, vocab):
-    from factgpt.recite import best_spans, recitation_spans
-
-    model = make_model("vanilla", seed=5).eval()
-    with torch.no_grad():  # away from the near-uniform init, so that spans score differently
-        g = torch.Generator().manual_seed(0)
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.1)
-    qs = ["Where was Ann Lee born?", "Where was Bo born?", "Where was Cy born?"]
-    recs = ["born in Paris, France, a poet", "born 1901 in Rome", ""]
-    got = [g[0] if g else None for g in best_spans(model, vocab, qs, recs, batch_size=5)]
-
-    def logp(prompt: str, span: str) -> float:
-        p, s = vocab.encode(prompt), vocab.encode(span + "\u2047")
-        with torch.no_grad():
-            lp = torch.log_softmax(model(torch.tensor([p + s]))[0][0], dim=-1)
-        return sum(float(lp[len(p) - 1 + k, t]) for k, t in enumerate(s))
-
-    for q, r, g_ in zip(qs[:2], recs[:2], got[:2]):
-        scores = {sp: logp(q + " " + r + "\u2047", sp) for sp in recitation_spans(r)}
-        assert g_ == max(scores, key=scores.get)
-    assert got[2] is None  # nothing recited: no span (the free answer stays)
 
 
 def _recipe_results(folder, seeds, name="r", settings=None):
