@@ -19,10 +19,12 @@ The stages themselves (pretrain_stage, finetune_stage, train_stage) are pipeline
 from __future__ import annotations
 
 import functools
+import json
 import platform
 import shlex
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -31,7 +33,8 @@ from .batches import TensorExamples
 from .config import DataSettings, Profile
 from .datasets import QA, NameDataset
 from .evaluate import accuracy
-from .fileio import bundled_path
+from .errors import InputError
+from .fileio import bundled_path, read_text
 from .heldout import split_heldout, to_tsv
 from .lines import pretraining_lines
 from .model import GPT
@@ -113,6 +116,23 @@ class Score:
 
     def to_json(self) -> dict[str, Any]:
         return {"correct": self.correct, "total": self.total, "accuracy": self.accuracy}
+
+
+def unfinished_run(out: str | None) -> tuple[Path, dict[str, Any]]:
+    """(path, record) of the stopped run a --resume goes on with: out/results.json, marked partial.
+    Each command then checks that the record is of what it is asked to run."""
+    if out is None:
+        raise InputError("--resume", "needs --out: the folder of the run to go on with")
+    path = Path(out) / "results.json"
+    if not path.is_file():
+        raise InputError(path, "no run to resume here (start it without --resume)")
+    try:
+        record = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"not a run's results.json: {e.msg}", e.lineno) from None
+    if not isinstance(record, dict) or not record.get("partial"):
+        raise InputError(path, "this run is complete: nothing to resume")
+    return path, record
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:

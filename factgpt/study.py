@@ -21,7 +21,7 @@ import torch
 
 from .checkpoint import load_tensors
 from .config import DataSettings, same_training
-from .experiment import FORMATS, DataBundle, command_line, provenance
+from .experiment import FORMATS, DataBundle, command_line, provenance, unfinished_run
 from .errors import InputError
 from .estimate import estimate_seed
 from .evaluate import london, write_predictions
@@ -90,15 +90,8 @@ def _plan(args: StudyOptions) -> tuple[str | None, list[int], list[str], dict | 
     """
     if not args.resume:
         return args.profile, args.seeds or [0], args.variants or list(VARIANTS), None
-    if args.out is None:
-        raise InputError("--resume", "needs --out: the folder of the run to go on with")
-    path = Path(args.out) / "results.json"
-    if not path.is_file():
-        raise InputError(path, "no run to resume here (start it without --resume)")
-    prior = json.loads(read_text(path))
+    path, prior = unfinished_run(args.out)
     plan = prior.get("plan")
-    if not prior.get("partial"):
-        raise InputError(path, "this run is complete: nothing to resume")
     if plan is None:
         raise InputError(path, "this run records no plan (it was made before runs could be resumed)")
     for opt, given, planned in (("--profile", args.profile, plan["profile"]), ("--seeds", args.seeds, plan["seeds"]),

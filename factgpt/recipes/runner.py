@@ -15,8 +15,8 @@ import torch
 from ..checkpoint import save_model
 from ..errors import InputError
 from ..evaluate import line_recall, predict
-from ..experiment import FORMATS, HELDOUT_N, DataBundle, Score, command_line, finetune_on, provenance
-from ..fileio import read_text, write_text_atomic
+from ..experiment import FORMATS, HELDOUT_N, DataBundle, Score, command_line, finetune_on, provenance, unfinished_run
+from ..fileio import write_text_atomic
 from ..grounded import answer_questions
 from ..model import GPT
 from ..pipeline import model_config, stage_config, train_stage
@@ -101,16 +101,9 @@ def _prior(opts: RecipeOptions, recipe: Recipe) -> dict[str, Any] | None:
     """With --resume, the run in --out (the same recipe's settings), else None."""
     if not opts.resume:
         return None
-    if opts.out is None:
-        raise InputError("--resume", "needs --out: the folder of the run to go on with")
-    path = Path(opts.out) / "results.json"
-    if not path.is_file():
-        raise InputError(path, "no run to resume here (start it without --resume)")
-    prior = json.loads(read_text(path))
-    if prior.get("recipe") != recipe.name or _essential(prior["settings"]) != _essential(recipe.to_dict()):
+    path, prior = unfinished_run(opts.out)
+    if prior.get("recipe") != recipe.name or _essential(prior.get("settings", {})) != _essential(recipe.to_dict()):
         raise InputError(path, f"this run is of another recipe or other settings than {recipe.name}'s now")
-    if not prior.get("partial"):
-        raise InputError(path, "this run is complete: nothing to resume")
     return prior
 
 
