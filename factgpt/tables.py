@@ -259,6 +259,22 @@ def serve_table(r: dict[str, Any]) -> str:
     ]) + "\n"
 
 
+def frontier_table(record: dict[str, Any], drop_dates: bool = True) -> str:
+    """The search frontier's candidates (bench/frontier.py) on lines with or without dates, a row a probe."""
+    rows = [r for r in record["rows"] if bool(r.get("drop_dates")) == drop_dates]
+    if not rows:
+        return ""
+    lines = ["| candidate | epoch | fp32 CPU minutes | pretraining loss | line recall | held-out accuracy |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        what = f"`{r['name']}` ({r['size']}, lr {r['learning_rate']:g}, seed {r['seed']})"
+        for p in r["probes"]:
+            mins = "–" if p["cpu_fp32_minutes"] is None else f"{p['cpu_fp32_minutes']:.1f}"
+            lines.append(f"| {what} | {p['epoch']} | {mins} | {p['pretrain_loss']:.3f} | {p['line_recall']:.1f}% | "
+                         f"{p['heldout_accuracy']:.1f}% ({p['heldout_correct']}/{p['heldout_total']}) |")
+    return "\n".join(lines) + "\n"
+
+
 def _fill(text: str, marker: str, body: str) -> str:
     """Replace what stands between `<!-- marker -->` and `<!-- /marker -->` (if both are there and body is not empty)."""
     start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"

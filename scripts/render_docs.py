@@ -13,6 +13,7 @@ is the repository's map of which file feeds which `<!-- NAME -->` marker:
   abstention, abstention:scores   results/abstention/abstention.json
   analysis              results/analysis/analysis.json
   serve                 results/serve/load.json
+  frontier:focused      results/search-small/frontier.json (its candidates on lines without dates)
   bench                 results/bench/*.md
 
 It writes results/index.json: the command, the pages and every file rendered from.
@@ -30,7 +31,7 @@ from factgpt.fileio import write_text_atomic
 from factgpt.plots import curve_plot
 from factgpt.results import is_study, read_results
 from factgpt.tables import (recipe_results, abstention_scores_table, abstention_table, analysis_table,
-                            best_recipes_table, curve_table, fill_markers, markdown_table, search_table,
+                            best_recipes_table, curve_table, fill_markers, frontier_table, markdown_table, search_table,
                             serve_table, sweep_table, write_recipe_table)
 
 
@@ -78,6 +79,10 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
     if serve.is_file():
         blocks["serve"] = serve_table(_json(serve))
         sources.append(serve)
+    frontier = results / "search-small" / "frontier.json"
+    if frontier.is_file():
+        blocks["frontier:focused"] = frontier_table(_json(frontier), drop_dates=True)
+        sources.append(frontier)
     analysis = results / "analysis" / "analysis.json"
     if analysis.is_file():
         a = _json(analysis)
