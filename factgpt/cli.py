@@ -177,11 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("table", help="print the Markdown table of each study's results.json")
     p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce`")
 
-    p = sub.add_parser("merge", help="merge results.json files of one profile run apart (e.g. one process per seed)")
-    p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce`, disjoint seeds")
+    p = sub.add_parser("merge", help="one results.json from runs of one study or one recipe made apart (e.g. one process per seed)")
+    p.add_argument("results", nargs="+", help="results.json files of `factgpt reproduce` (a study or a recipe)")
     p.add_argument("--out", required=True, help="folder of the merged results.json, table.md and plots")
     p.add_argument("--keep_first", action="store_true",
-                   help="where two files give one (row, seed) different results (GPU runs are not bitwise "
+                   help="where two files give one (row, seed) or recipe seed different results (GPU runs are not bitwise "
                         "deterministic), keep the first file's and record the difference in the merged JSON")
 
     p = sub.add_parser("explore", help="check the attention claims numerically; writes a report and figures")
@@ -481,16 +481,16 @@ def cmd_table(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from .results import is_recipe, merge_results, read_results
+    from .merge import merge_runs
 
-    loaded = [(Path(f), read_results(f)) for f in args.results]
-    if any(is_recipe(r) for _, r in loaded):
-        from .recipes import merge_recipe_results
-
-        return merge_recipe_results(loaded, Path(args.out), keep_first=args.keep_first)
+    merged = merge_runs(args.results, Path(args.out), keep_first=args.keep_first)
+    if "recipe" in merged:
+        print(f"{merged['recipe']}: seeds {merged['seeds']}, held-out {merged['heldout']['mean']:.1f} ± "
+              f"{merged['heldout']['std']:.1f}, dev {merged['dev']['mean']:.1f} ± {merged['dev']['std']:.1f}")
+        return 0
     from .tables import write_study_outputs
 
-    print(write_study_outputs(Path(args.out), merge_results(args.results, Path(args.out), keep_first=args.keep_first)))
+    print(write_study_outputs(Path(args.out), merged))
     return 0
 
 

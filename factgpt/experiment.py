@@ -132,6 +132,8 @@ def unfinished_run(out: str | None) -> tuple[Path, dict[str, Any]]:
         raise InputError(path, f"not a run's results.json: {e.msg}", e.lineno) from None
     if not isinstance(record, dict) or not record.get("partial"):
         raise InputError(path, "this run is complete: nothing to resume")
+    if "merged_from" in record:  # its pieces ran in other folders, which hold their training states
+        raise InputError(path, "a merged record cannot be resumed: resume each run it merges, then merge again")
     return path, record
 
 

@@ -430,3 +430,43 @@ def test_merge_refuses_different_recipes(tmp_path, capsys, kw, expect):
     b = _recipe_results(tmp_path / "b", [1], **kw)
     assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 2
     assert expect in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_merge_of_a_recipe_keeps_the_first_of_a_disagreeing_seed_only_when_asked(tmp_path, capsys):
+    a = _recipe_results(tmp_path / "a", [0])
+    b = _recipe_results(tmp_path / "b", [0, 1])
+    res = json.loads(b.read_text())
+    res["runs"][0]["dev"] = {"accuracy": 41.0, "correct": 205}
+    b.write_text(json.dumps(res))
+    assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 2
+    assert "seed 0 is also in" in capsys.readouterr().err and not (tmp_path / "m").exists()
+    assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m"), "--keep_first"]) == 0
+    m = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert [r["dev"]["accuracy"] for r in m["runs"]] == [40.0, 42.0]  # seed 0 from the first file
+    assert m["disagreements"] == [{"seed": 0, "kept": {"file": str(a), "dev": None, "heldout": None},
+                                   "dropped": {"file": str(b), "dev": 205, "heldout": None}}]
+    assert all(r["device"] == "cpu" for r in m["runs"])  # each run keeps where it ran
+
+
+def test_merge_of_a_recipe_is_partial_until_a_stopped_runs_seeds_are_all_there(tmp_path):
+    a = _recipe_results(tmp_path / "a", [0])
+    res = json.loads(a.read_text())
+    a.write_text(json.dumps({**res, "partial": True, "plan": {"seeds": [0, 1, 2]}}))
+    b = _recipe_results(tmp_path / "b", [1])
+    assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 0
+    m = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert m["partial"] is True and "plan" not in m
+    c = _recipe_results(tmp_path / "c", [2])
+    assert main(["merge", str(a), str(b), str(c), "--out", str(tmp_path / "m2")]) == 0
+    assert "partial" not in json.loads((tmp_path / "m2" / "results.json").read_text())
+    # a merged record is not a run to go on with: its pieces' states are in their own folders
+    assert main(["reproduce", "--recipe", "r", "--out", str(tmp_path / "m"), "--resume"]) == 2
+
+
+def test_merge_refuses_a_study_with_a_recipe(tmp_path, capsys):
+    a = _recipe_results(tmp_path / "a", [0])
+    b = tmp_path / "b" / "results.json"
+    b.parent.mkdir()
+    b.write_text(json.dumps({"profile": "course", "rows": {}, "seeds": [0], "command": "c", "commit": "x"}))
+    assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 2
+    assert "a study's results and a recipe's" in capsys.readouterr().err

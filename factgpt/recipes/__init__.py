@@ -49,18 +49,18 @@ The package, one module per concern:
   spec         RecipeSpec, loading a recipe file, its tiny version for tests
   sources      what pretraining draws its examples from (lines, multi-span, mixed, drills)
   diagnostics  what a run measures besides accuracy (line recall, where answers went wrong)
-  runner       `factgpt reproduce --recipe`: every seed, results.json, predictions, models;
-               and `factgpt merge` of a recipe's seeds run apart
+  runner       `factgpt reproduce --recipe`: every seed, results.json, predictions, models
+(`factgpt merge` of a recipe's seeds run apart is factgpt/merge.py's, as a study's is.)
 The recite decoding lives in factgpt/recite.py and is used by the shipped model too.
 """
 
 from ..evaluate import line_recall
 from .diagnostics import RECITE_ERRORS, recite_errors, training_lines
-from .runner import merge_recipe_results, run_once, run_recipe, write_recipe_predictions
+from .runner import run_once, run_recipe, write_recipe_predictions
 from .sources import Counterfactual, LineLM, MixedSource, MultiSpanCorruption, recipe_source, recite_suffixes
-from .spec import Recipe, RecipeSpec, course_architecture, load_recipe, recipe_names, shrink
+from .spec import Recipe, RecipeSpec, course_architecture, essential_settings, load_recipe, recipe_names, shrink
 
 __all__ = ["RECITE_ERRORS", "line_recall",
-           "recite_errors", "training_lines", "merge_recipe_results", "run_once", "run_recipe",
+           "recite_errors", "training_lines", "run_once", "run_recipe",
            "write_recipe_predictions", "Counterfactual", "LineLM", "MixedSource", "MultiSpanCorruption",
-           "recipe_source", "recite_suffixes", "Recipe", "course_architecture", "RecipeSpec", "load_recipe", "recipe_names", "shrink"]
+           "recipe_source", "recite_suffixes", "Recipe", "course_architecture", "essential_settings", "RecipeSpec", "load_recipe", "recipe_names", "shrink"]

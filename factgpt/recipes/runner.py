@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from ..runinfo import git_commit
 from ..study import run_folder
 from .diagnostics import recite_errors, training_lines
 from .sources import recipe_source
-from .spec import Recipe, RecipeSpec, load_recipe
+from .spec import Recipe, essential_settings, load_recipe
 
 def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True,
              variant: str = "vanilla", heldout_n: int = HELDOUT_N) -> dict[str, Any]:
@@ -102,9 +101,14 @@ def _prior(opts: RecipeOptions, recipe: Recipe) -> dict[str, Any] | None:
     if not opts.resume:
         return None
     path, prior = unfinished_run(opts.out)
-    if prior.get("recipe") != recipe.name or _essential(prior.get("settings", {})) != _essential(recipe.to_dict()):
+    if prior.get("recipe") != recipe.name or essential_settings(prior.get("settings", {})) != essential_settings(recipe.to_dict()):
         raise InputError(path, f"this run is of another recipe or other settings than {recipe.name}'s now")
     return prior
+
+
+def _commands(record: dict[str, Any]) -> list[str]:
+    c = record["command"]
+    return c if isinstance(c, list) else [c]
 
 
 def run_recipe(opts: RecipeOptions) -> int:
@@ -121,7 +125,7 @@ def run_recipe(opts: RecipeOptions) -> int:
     say = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
     say(f"recipe {recipe.name} (track {recipe.spec.track}): {recipe.description}")
     runs: list[dict[str, Any]] = list(prior["runs"]) if prior else []
-    commands = [*(_as_list(prior["command"]) if prior else []), command_line(opts.argv)]
+    commands = [*(_commands(prior) if prior else []), command_line(opts.argv)]
     vocab = DataBundle.load(recipe.profile.model.block_size).vocab
     for seed in seeds:
         if any(r["seed"] == seed for r in runs):
@@ -154,72 +158,4 @@ def run_recipe(opts: RecipeOptions) -> int:
         write_text_atomic(folder / "results.json", json.dumps(results, indent=2) + "\n")
     say(f"wrote {folder}/ (results.json, predictions and the model of each seed); the table of every recipe "
         f"under results/recipes/ is rendered by `python scripts/render_docs.py README.md docs/*.md`")
-    return 0
-
-
-def _as_list(x: str | list[str]) -> list[str]:
-    return x if isinstance(x, list) else [x]
-
-
-def _essential(settings: dict[str, Any]) -> str:
-    """A recipe's settings as they decide what trains: an option added since, at its default, and
-    the words of the description change nothing."""
-    defaults = RecipeSpec().__dict__
-    spec = {k: v for k, v in settings.get("recipe", {}).items() if k == "track" or defaults.get(k, object()) != v}
-    rest = {k: v for k, v in settings.items() if k not in ("recipe", "name", "description")}
-    return json.dumps({**rest, "recipe": spec}, sort_keys=True)
-
-
-def merge_recipe_results(loaded: list[tuple[Path, dict[str, Any]]], out: Path, keep_first: bool = False) -> int:
-    """`factgpt merge` of one recipe's seeds run apart: runs joined, means and spreads recomputed,
-    prediction folders copied; writes out/results.json (out is usually results/recipes/NAME).
-    A seed in two sources is refused, or with keep_first kept from the first and the other
-    source's result recorded under "disagreements" (as a study's merge does)."""
-    names = {r.get("recipe") for _, r in loaded}
-    if len(names) != 1 or None in names:
-        raise InputError(loaded[0][0], f"results of different recipes (or of a recipe and a study) cannot be merged: "
-                                       f"{sorted(map(str, names))}")
-    seen: dict[int, Path] = {}
-    runs: list[dict[str, Any]] = []
-    disagreements: list[dict[str, Any]] = []
-    for f, res in loaded:
-        for run in res["runs"]:
-            s = run["seed"]
-            if s in seen:
-                if not keep_first:
-                    raise InputError(f, f"seed {s} is also in {seen[s]} (--keep_first keeps the first)")
-                kept = next(x for x in runs if x["seed"] == s)
-                disagreements.append({"seed": s, "kept": {"file": str(seen[s]), "dev": kept["dev"]["correct"]},
-                                      "dropped": {"file": str(f), "dev": run["dev"]["correct"]}})
-                continue
-            seen[s] = f
-            runs.append(run)
-    settings = {_essential(r["settings"]) for _, r in loaded}
-    if len(settings) != 1:
-        raise InputError(loaded[-1][0], "the runs were made with different settings of the recipe")
-    runs.sort(key=lambda x: x["seed"])
-    first = loaded[0][1]
-    commits = [r["commit"] for _, r in loaded]
-    merged = {**{k: v for k, v in first.items() if k not in ("partial",)},
-              "seeds": sorted(seen), "runs": runs,
-              "heldout": mean_std([x["heldout"]["accuracy"] for x in runs]),
-              "dev": mean_std([x["dev"]["accuracy"] for x in runs]),
-              "minutes": mean_std([x["seconds"]["total"] / 60 for x in runs]),
-              "command": [r["command"] for _, r in loaded],
-              "commit": commits[0] if len(set(commits)) == 1 else commits,
-              "merged_from": [str(f) for f, _ in loaded]}
-    merged.pop("plan", None)
-    if disagreements:
-        merged["disagreements"] = disagreements
-    if any(r.get("partial") for _, r in loaded):
-        merged["partial"] = True
-    out.mkdir(parents=True, exist_ok=True)
-    for f, res in loaded:
-        for s in res["seeds"]:
-            src = f.parent / f"seed{s}"
-            if seen.get(s) == f and src.is_dir() and src.resolve() != (out / f"seed{s}").resolve():
-                shutil.copytree(src, out / f"seed{s}", dirs_exist_ok=True)
-    write_text_atomic(out / "results.json", json.dumps(merged, indent=2) + "\n")
-    print(f"{merged['recipe']}: seeds {merged['seeds']}, held-out {merged['heldout']['mean']:.1f} ± "
-          f"{merged['heldout']['std']:.1f}, dev {merged['dev']['mean']:.1f} ± {merged['dev']['std']:.1f}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -48,6 +49,16 @@ class RecipeSpec:
         if self.recite and not (self.objective == "lm" and self.mix_qa == 0):
             raise InputError("recipe.recite", "needs objective 'lm' and mix_qa 0 "
                                               "(the training people's answers follow their lines instead)")
+
+
+def essential_settings(settings: dict[str, Any]) -> str:
+    """A recipe's recorded settings as they decide what trains, comparable across versions: an
+    option added since, at its default, and the words of the description change nothing
+    (a --resume and a merge check two runs' settings with this)."""
+    defaults = RecipeSpec().__dict__
+    spec = {k: v for k, v in settings.get("recipe", {}).items() if k == "track" or defaults.get(k, object()) != v}
+    rest = {k: v for k, v in settings.items() if k not in ("recipe", "name", "description")}
+    return json.dumps({**rest, "recipe": spec}, sort_keys=True)
 
 
 # ---- loading ------------------------------------------------------------------------
