@@ -118,3 +118,29 @@ def test_the_quick_model_is_shipped_by_name_and_reproduces_its_study(tmp_path, c
     assert main(["ask", "Where was Ralf Wadephul born?", "--reading_params_path", "quick"]) == 0
     answer, info = capsys.readouterr().out.rstrip("\n").split("\t")
     assert answer and info.startswith("(probability ")
+
+
+def test_pruned_span_scoring_gives_the_unpruned_answers_of_a_trained_model(recite_model):
+    """best_spans skips a carrier whose first character is already less likely than the best span
+    found; with a trained model (whose distributions are far from flat, unlike a random test
+    model's) that must skip most carriers and change no answer and no score."""
+    import torch
+
+    from factgpt.checkpoint import load_model
+    from factgpt.abstention import made_up_questions
+    from factgpt.pipeline import load_corpus
+    from factgpt.recite import best_spans, recite
+
+    vocab = load_corpus(bundled_path("wiki.txt")).vocab
+    model, meta = load_model(str(recite_model), vocab=vocab, device=torch.device("cpu"))
+    dev = [r.question for r in parse_tsv(read_text(bundled_path("birth_dev.tsv")), "birth_dev.tsv", True)[:24]]
+    qs = dev + made_up_questions(8, 0)
+    recs = [r.line.text for r in recite(model, vocab, qs, meta["max_chars"], answers=False)]
+    pruned, full = {}, {}
+    fast = best_spans(model, vocab, qs, recs, batch_size=64, stats=pruned)
+    slow = best_spans(model, vocab, qs, recs, batch_size=64, prune=False, stats=full)
+    assert [f is None for f in fast] == [s is None for s in slow]
+    for f, s in zip(fast, slow):
+        if f is not None:
+            assert f[0] == s[0] and f[1] == pytest.approx(s[1], abs=1e-5)
+    assert pruned["rows"] + pruned["pruned"] == full["rows"] and pruned["pruned"] > full["rows"] / 2
