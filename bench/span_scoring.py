@@ -1,9 +1,10 @@
 """Span scoring of the shipped recite model: recite.best_spans against best_spans_reference.
 
 Both pick, for each question, the run of 1-4 words of its recited line most likely after ⁇;
-the fast one passes the prompt once into a key/value cache and reads shorter candidates off
-longer ones. Times both on the same recitations of the first dev questions and checks that they
-choose the same spans. Writes results/bench/span-scoring.json.
+the fast one passes the prompt once into a key/value cache, reads shorter candidates off
+longer ones and skips the candidates that cannot win (prune). Times the fast one with and
+without pruning and the reference, on the same recitations of the first dev questions, and
+checks that all three choose the same spans. Writes results/bench/span-scoring.json.
 
     python bench/span_scoring.py --questions 64
 """
@@ -35,7 +36,12 @@ def main() -> None:
     recs = [r.line.text for r in recite(model, corpus.vocab, qs, int(meta["max_chars"]))]
     best_spans(model, corpus.vocab, qs[:4], recs[:4])  # warm-up
     t0 = time.perf_counter()
-    fast = best_spans(model, corpus.vocab, qs, recs)
+    unpruned_rows: dict[str, int] = {}
+    unpruned = best_spans(model, corpus.vocab, qs, recs, prune=False, stats=unpruned_rows)
+    t_unpruned = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rows: dict[str, int] = {}
+    fast = best_spans(model, corpus.vocab, qs, recs, stats=rows)
     t_fast = time.perf_counter() - t0
     t0 = time.perf_counter()
     ref = best_spans_reference(model, corpus.vocab, qs, recs)
@@ -43,8 +49,13 @@ def main() -> None:
     same = sum((f is None and r is None) or (f is not None and r is not None and f[0] == r[0])
                for f, r in zip(fast, ref))
     diff = max((abs(f[1] - r[1]) for f, r in zip(fast, ref) if f and r), default=0.0)
+    same_unpruned = sum((f is None and u is None) or (f is not None and u is not None and f[0] == u[0])
+                        for f, u in zip(fast, unpruned))
     record = {"questions": len(qs), "fast_seconds": t_fast, "reference_seconds": t_ref,
               "speedup": t_ref / t_fast, "same_span": same, "max_log_prob_difference": diff,
+              "unpruned_seconds": t_unpruned, "same_span_as_unpruned": same_unpruned,
+              "carrier_rows_run": rows["rows"], "carrier_rows_pruned": rows["pruned"],
+              "carrier_rows_unpruned": unpruned_rows["rows"],
               "device": device_name(torch.device("cpu")), "threads": torch.get_num_threads(),
               "torch": torch.__version__, "commit": git_commit(),
               "command": f"python bench/span_scoring.py --questions {a.questions}"}
