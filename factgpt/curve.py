@@ -36,10 +36,11 @@ from .config import Profile, same_training
 from .datasets import QA
 from .errors import InputError
 from .evaluate import line_recall, predict
-from .experiment import FORMATS, DataBundle, Score, finetune_on, provenance
-from .fileio import read_text, write_text_atomic
+from .experiment import FORMATS, DataBundle, Score, finetune_on, provenance, unfinished_run
+from .fileio import write_text_atomic
 from .model import GPT
 from .pipeline import Corpus, pretrain_stage, stage_config
+from .runinfo import git_commit
 
 FORMAT = FORMATS["curve"]
 
@@ -101,22 +102,26 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
     max_epochs = stage_config(profile, "pretrain", corpus.n_docs).max_epochs
     epochs = probe_epochs(max_epochs, every, extra)
 
+    commit = git_commit()  # the code that runs, read before anything can change it
     if resume:
-        if not record_path.is_file():
-            raise InputError(record_path, "no curve to resume (run without --resume first)")
-        record = json.loads(read_text(record_path))
-        if record.get("format") != FORMAT or not same_training(record.get("profile", {}), profile):
+        record_path, record = unfinished_run(str(out), record_path.name)
+        if record.get("format") != FORMAT:
+            raise InputError(record_path, f"written by another version of factgpt ({record.get('format')}); "
+                                          "use a new --out")
+        if not same_training(record.get("profile", {}), profile):
             raise InputError(record_path, "this curve was measured with another profile; use a new --out")
         if record.get("variant") != variant or record.get("seed") != seed:
             raise InputError(record_path, f"this curve is of {record.get('variant')} seed {record.get('seed')}")
-        record["commands"].append(command)
+        record["pieces"].append({"command": command, "commit": commit})
     else:
         if record_path.exists():
             raise InputError(record_path, "a curve is already here; --resume goes on with it, or choose a new --out")
-        record = {**provenance(device), "format": FORMAT, "profile": profile.to_dict(), "variant": variant,
-                  "seed": seed, "probe_epochs": epochs, "heldout": len(slice_.held),
-                  "finetune_pairs": len(slice_.data.finetune), "commands": [command], "probes": [],
-                  "pretrain_done": False}
+        # partial until the pretraining has run to its end; each piece (a start, each --resume)
+        # records its command and commit, as a study's run does
+        record = {**provenance(device, command, commit), "format": FORMAT, "profile": profile.to_dict(),
+                  "variant": variant, "seed": seed, "probe_epochs": epochs, "heldout": len(slice_.held),
+                  "finetune_pairs": len(slice_.data.finetune), "pieces": [{"command": command, "commit": commit}],
+                  "probes": [], "pretrain_done": False, "partial": True}
     probe_s = sum(p["probe_seconds"] for p in record["probes"])
 
     def probe(tr) -> None:
@@ -158,5 +163,7 @@ def run_curve(profile: Profile, corpus: Corpus, out: Path, *, variant: str = "va
                                train_overrides={"seed": seed}, resume=resume, time_limit_s=time_limit_s,
                                save_every=500, on_epoch_end=probe)
     record["pretrain_done"] = status == "done"
+    if record["pretrain_done"]:
+        record.pop("partial", None)
     write_text_atomic(record_path, json.dumps(record, indent=1) + "\n")
     return record

@@ -12,6 +12,9 @@ slice, finetune and score alike, and record where they ran in one shape:
   provenance    what a run records about how and where it ran: the commit (with -dirty for
                 uncommitted changes), device, torch, python, command; each record also names
                 its own format (FORMATS), so that a reader can tell the versions apart
+  unfinished_run  the record a --resume goes on with: a study's, a recipe's or a curve's,
+                marked "partial" until its plan is done (each piece it ran in is listed
+                with its command and commit)
 
 The stages themselves (pretrain_stage, finetune_stage, train_stage) are pipeline.py's.
 """
@@ -43,7 +46,7 @@ from .runinfo import device_name, git_commit
 from .train import Trainer
 
 # The version of each record a run writes; a reader refuses a format it does not know.
-FORMATS = {"study": "factgpt-study-1", "recipe": "factgpt-recipe-1", "curve": "factgpt-curve-1",
+FORMATS = {"study": "factgpt-study-1", "recipe": "factgpt-recipe-1", "curve": "factgpt-curve-2",
            "abstention": "factgpt-abstention-1"}
 HELDOUT_N = 300
 
@@ -118,23 +121,24 @@ class Score:
         return {"correct": self.correct, "total": self.total, "accuracy": self.accuracy}
 
 
-def unfinished_run(out: str | None) -> tuple[Path, dict[str, Any]]:
-    """(path, record) of the stopped run a --resume goes on with: out/results.json, marked partial.
-    Each command then checks that the record is of what it is asked to run."""
+def unfinished_run(out: str | None, record: str = "results.json") -> tuple[Path, dict[str, Any]]:
+    """(path, record) of the stopped run a --resume goes on with: out/<record> (a study's or a
+    recipe's results.json, a curve's curve.json), marked partial. Each command then checks that
+    the record is of what it is asked to run."""
     if out is None:
         raise InputError("--resume", "needs --out: the folder of the run to go on with")
-    path = Path(out) / "results.json"
+    path = Path(out) / record
     if not path.is_file():
         raise InputError(path, "no run to resume here (start it without --resume)")
     try:
-        record = json.loads(read_text(path))
+        rec = json.loads(read_text(path))
     except json.JSONDecodeError as e:
-        raise InputError(path, f"not a run's results.json: {e.msg}", e.lineno) from None
-    if not isinstance(record, dict) or not record.get("partial"):
+        raise InputError(path, f"not a run's {record}: {e.msg}", e.lineno) from None
+    if not isinstance(rec, dict) or not rec.get("partial"):
         raise InputError(path, "this run is complete: nothing to resume")
-    if "merged_from" in record:  # its pieces ran in other folders, which hold their training states
+    if "merged_from" in rec:  # its pieces ran in other folders, which hold their training states
         raise InputError(path, "a merged record cannot be resumed: resume each run it merges, then merge again")
-    return path, record
+    return path, rec
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:

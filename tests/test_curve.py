@@ -62,20 +62,23 @@ def test_a_stopped_curve_resumes_to_the_same_probes(tmp_path, capsys):
     first, none = _probes(tmp_path / "parts")
     assert none == [] and not first["pretrain_done"]
     assert "go on with --resume" in capsys.readouterr().err
+    assert _curve(tmp_path, tmp_path / "parts", "--resume", "--max_epochs", "4") == 2  # other settings: refused
+    assert "another profile" in capsys.readouterr().err
     assert _curve(tmp_path, tmp_path / "parts", "--resume") == 0
     resumed, again = _probes(tmp_path / "parts")
-    assert again == probes and resumed["pretrain_done"] and len(resumed["commands"]) == 2
+    assert again == probes and resumed["pretrain_done"] and len(resumed["pieces"]) == 2 and "partial" not in resumed
+    assert first["partial"] and first["format"] == "factgpt-curve-2"
     # a second start over a curve is refused; so is a resume with other settings
     assert _curve(tmp_path, tmp_path / "parts") == 2
     assert "already here" in capsys.readouterr().err
-    assert _curve(tmp_path, tmp_path / "parts", "--resume", "--max_epochs", "4") == 2
-    assert "another profile" in capsys.readouterr().err
+    assert _curve(tmp_path, tmp_path / "parts", "--resume") == 2  # a finished curve: nothing to resume
+    assert "complete" in capsys.readouterr().err
 
 
 def test_curve_bad_input_is_one_line(tmp_path, capsys):
     assert _curve(tmp_path, tmp_path / "none", "--resume") == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("no curve to resume (run without --resume first)") and "\n" not in err
+    assert err.endswith("no run to resume here (start it without --resume)") and "\n" not in err
     assert main(["curve", "--profile", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
 
