@@ -1,7 +1,7 @@
 """The models shipped inside the package behave like the runs they come from.
 
-"recite" (the default) is seed 0 of the course-architecture recipe
-course_lm_recite_cf33_span, trained without the held-out slice; "quick" is
+"recite" (the default) is seed 0 of a course-architecture (track A) recipe, trained
+without the held-out slice (its metadata names the recipe's results folder); "quick" is
 the quick profile's seed-0 vanilla model. Evaluating dev with either must give
 exactly the predictions its run committed, and the recite model's abstention
 rule must refuse a made-up name and answer a person it has a line for.
@@ -22,7 +22,6 @@ from factgpt.fileio import bundled_path, read_text, shipped_model
 from factgpt.heldout import split_heldout
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPE = ROOT / "results" / "recipes" / "course_lm_recite_cf33_span"
 QUICK = ROOT / "results" / "quick"
 
 
@@ -33,15 +32,21 @@ def recite_model() -> Path:
     return p
 
 
+def _recipe_folder(model: Path) -> Path:
+    """The results folder of the recipe run the shipped model comes from (its metadata says which)."""
+    return ROOT / Path(load_tensors(model)[1]["shipped_from"]["results"]).parent
+
+
 def test_the_recite_model_is_small_described_and_never_saw_the_held_out_questions(recite_model):
     assert recite_model.stat().st_size <= 16 * 2**20
     tensors, meta = load_tensors(recite_model)
     cfg = meta["config"]
     assert (cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["block_size"]) == (4, 8, 256, 128)  # track A
-    results = json.loads((RECIPE / "results.json").read_text(encoding="utf-8"))
+    results = json.loads((_recipe_folder(recite_model) / "results.json").read_text(encoding="utf-8"))
     origin = meta["shipped_from"]
-    assert (origin["recipe"], origin["seed"]) == ("course_lm_recite_cf33_span", 0)
-    assert origin["commit"] == results["commit"] and meta["spec"]["recite"] and meta["max_chars"] == 80
+    assert (origin["recipe"], origin["seed"]) == (results["recipe"], 0) and results["track"] == "A"
+    assert origin["commit"] == results["commit"] and meta["spec"]["recite"]
+    assert meta["max_chars"] == results["settings"]["data"]["max_chars"]
     rows = parse_tsv(read_text(bundled_path("birth_places_train.tsv")), "train", True)
     dev = parse_tsv(read_text(bundled_path("birth_dev.tsv")), "dev", True)
     _, held = split_heldout(rows, read_text(bundled_path("wiki.txt")), exclude={r.question for r in dev})
@@ -56,9 +61,10 @@ def test_the_recite_model_is_small_described_and_never_saw_the_held_out_question
 def test_evaluate_with_the_recite_model_reproduces_the_committed_dev_predictions(recite_model, tmp_path, capsys):
     out = tmp_path / "dev.predictions"
     assert main(["evaluate", "vanilla", "--outputs_path", str(out)]) == 0
-    committed = (RECIPE / "seed0" / "dev.predictions.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    recipe = _recipe_folder(recite_model)
+    committed = (recipe / "seed0" / "dev.predictions.tsv").read_text(encoding="utf-8").splitlines()[1:]
     assert out.read_text(encoding="utf-8").splitlines() == [line.split("\t")[2] for line in committed]
-    seed0 = next(r for r in json.loads((RECIPE / "results.json").read_text(encoding="utf-8"))["runs"] if r["seed"] == 0)
+    seed0 = next(r for r in json.loads((recipe / "results.json").read_text(encoding="utf-8"))["runs"] if r["seed"] == 0)
     assert f"Correct: {seed0['dev']['correct']} out of 500:" in capsys.readouterr().out
 
 
