@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import _fake_results
+from test_merge import _fake_results
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("render_docs", ROOT / "scripts" / "render_docs.py")
