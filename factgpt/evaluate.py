@@ -17,6 +17,7 @@ import torch
 from .datasets import QA
 from .fileio import write_text_atomic
 from .heldout import name_of
+from .attention import KVCache
 from .model import GPT, Layout
 from .precision import autocast
 from .vocab import MASK, Vocab
@@ -90,6 +91,16 @@ def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: in
     The prompts may differ in length and must leave room for max_new - 1 more
     positions; predict() and the recite decoding are built on it.
     """
+    return decode_into_cache(model, vocab, prompts, max_new, precision)[0]
+
+
+def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: int,
+                      precision: str = "fp32", slots: int | None = None) -> tuple[list[Prediction], KVCache]:
+    """decode_batch, also giving its key/value cache (slots: its size, at least what the decoding
+    needs). Row i's slots 0 .. len(prompts[i]) + n - 1 then hold the prompt and the first n generated
+    characters, for every n up to all but the last character generated; the slots after those may
+    hold what was decoded past a row's ⁇ while other rows went on (recite.recite_and_spans reads
+    the recitations back out of it)."""
     dev = model.head.weight.device
     B = len(prompts)
     lens = torch.tensor([len(p) for p in prompts], device=dev)
@@ -97,7 +108,7 @@ def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: in
     x = torch.zeros(B, P, dtype=torch.long, device=dev)
     for i, p in enumerate(prompts):
         x[i, : len(p)] = torch.tensor(p, device=dev)
-    slots = P + max_new - 1
+    slots = max(P + max_new - 1, slots or 0)
     cache = model.new_cache(B, slots, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     rows = torch.arange(B, device=dev)
     # Prefill: right-padded prompts; a pad slot is overwritten before any query can see it.
@@ -119,7 +130,7 @@ def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: in
         last = logits[:, -1].float()
     n = t + 1
     g, pb = gen[:, :n].tolist(), probs[:, :n].tolist()
-    return [_answer(g[i], pb[i], vocab) for i in range(B)]
+    return [_answer(g[i], pb[i], vocab) for i in range(B)], cache
 
 
 def accuracy(rows: Sequence[QA], preds: Sequence[str]) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .model import GPT
-from .recite import Recitation, answers_after, best_spans, recite
+from .recite import Recitation, answers_after, recite, recite_and_spans
 from .vocab import Vocab
 
 
@@ -115,13 +115,16 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
 
     The one recite-then-answer of the package: `ask`, `serve`, `evaluate`, abstention, the
     analysis and the recipes' scoring all answer through it. span_answer: the guess is the
-    recitation's most likely word run (recite.best_spans); else the freely decoded answer.
+    recitation's most likely word run (recite.recite_and_spans: best_spans read off the
+    recitation's own cache); else the freely decoded answer.
     free_answers=False (span answers only, and a rule that does not read free_answer) decodes the
     free answer only where the line has no span to answer with: a decoding fewer a question."""
     if not free_answers and (not span_answer or (rule is not None and "free_answer" in rule.thresholds)):
         raise ValueError("the free answers are needed: without span answers, or by a rule on free_answer")
-    recs = recite(model, vocab, questions, max_chars, answers=free_answers)
-    spans = best_spans(model, vocab, questions, [r.line.text for r in recs]) if span_answer else [None] * len(recs)
+    if span_answer:
+        recs, spans = recite_and_spans(model, vocab, questions, max_chars, answers=free_answers)
+    else:
+        recs, spans = recite(model, vocab, questions, max_chars, answers=free_answers), [None] * len(questions)
     need = [i for i, (r, sp) in enumerate(zip(recs, spans)) if r.answer is None and sp is None]
     for i, a in zip(need, answers_after(model, vocab, [questions[i] for i in need], [recs[i].line.text for i in need])):
         recs[i].answer = a

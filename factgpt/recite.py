@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .evaluate import MAX_NEW, Prediction, decode_batch
+from .evaluate import MAX_NEW, Prediction, decode_batch, decode_into_cache
 from .model import GPT, Layout
 from .vocab import MASK, Vocab
 
@@ -50,7 +50,14 @@ def answers_after(model: GPT, vocab: Vocab, questions: list[str], lines: list[st
     """The free answer of each question after its recited line and ⁇."""
     model.eval()
     prompts = [vocab.encode(q + " " + ln + MASK) for q, ln in zip(questions, lines)]
-    return decode_batch(model, vocab, prompts, MAX_NEW) if prompts else []
+    # A line cut near the model's length leaves less room than MAX_NEW; one that fills it leaves none.
+    fit = [i for i, p in enumerate(prompts) if len(p) < model.max_len]
+    out = [Prediction("", 0.0, 0.0)] * len(prompts)
+    if fit:
+        room = model.max_len - max(len(prompts[i]) for i in fit) + 1
+        for i, a in zip(fit, decode_batch(model, vocab, [prompts[i] for i in fit], min(MAX_NEW, room))):
+            out[i] = a
+    return out
 
 
 def _cut(p: Prediction, n: int) -> Prediction:
@@ -91,73 +98,160 @@ def best_spans(model: GPT, vocab: Vocab, questions: list[str], recitations: list
     beat it. The carrier with the likeliest first character runs first, the others only if
     their first character clears its best span; a model that knows the answer runs one or two.
     stats (optional) counts the carrier rows run ("rows") and those pruned ("pruned").
+    recite_and_spans saves the prompt pass too, reading the prompts out of the recitation's cache.
     """
     model.eval()
     dev = next(model.parameters()).device
-    mask_id = vocab.stoi[MASK]
-    prompts = [vocab.encode(q + " " + rec + MASK) for q, rec in zip(questions, recitations, strict=True)]
-    spans_of: list[list[str]] = []  # each question's candidates that fit, in the reference's order
-    carriers: list[list[str]] = []  # the candidates not the beginning of a longer one
-    for i, rec in enumerate(recitations):
-        fit = [sp for sp in recitation_spans(rec) if len(prompts[i]) + len(sp) + 1 <= model.max_len]
-        spans_of.append(fit)
-        own: list[str] = []
-        for sp in sorted(fit, key=len, reverse=True):
-            if not any(c.startswith(sp) for c in own):
-                own.append(sp)
-        carriers.append(own)
+    cands = _Candidates.of(model, vocab, questions, recitations)
     scores: list[dict[str, float]] = [{} for _ in questions]
-    stats = stats if stats is not None else {}
-    stats.setdefault("rows", 0)
-    stats.setdefault("pruned", 0)
     # Questions in groups whose carriers make about batch_size rows.
     groups, group, rows_in = [], [], 0
     for i in range(len(questions)):
-        if not carriers[i]:
+        if not cands.carriers[i]:
             continue
-        if group and rows_in + len(carriers[i]) > batch_size:
+        if group and rows_in + len(cands.carriers[i]) > batch_size:
             groups.append(group)
             group, rows_in = [], 0
         group.append(i)
-        rows_in += len(carriers[i])
+        rows_in += len(cands.carriers[i])
     if group:
         groups.append(group)
     for g in groups:
-        P = max(len(prompts[i]) for i in g)
-        S = max(len(c) for i in g for c in carriers[i])
+        P = max(len(cands.prompts[i]) for i in g)
+        S = max(len(c) for i in g for c in cands.carriers[i])
         x = torch.zeros(len(g), P, dtype=torch.long)
         for r, i in enumerate(g):
-            x[r, : len(prompts[i])] = torch.tensor(prompts[i])
-        lens = torch.tensor([len(prompts[i]) for i in g])
+            x[r, : len(cands.prompts[i])] = torch.tensor(cands.prompts[i])
+        lens = torch.tensor([len(cands.prompts[i]) for i in g])
         cache = model.new_cache(len(g), P + S)
         logits, _ = model(x.to(dev), layout=Layout(pos=torch.arange(P, device=dev).expand(len(g), P)), cache=cache)
         first = torch.log_softmax(logits[torch.arange(len(g)), (lens - 1).to(dev)].float(), dim=-1).cpu()
-        rows = [(r, i, c, float(first[r, vocab.stoi[c[0]]])) for r, i in enumerate(g) for c in carriers[i]]
-        if not prune:
-            _score_carriers(model, vocab, rows, first, cache, lens, spans_of, scores, mask_id, dev)
-            stats["rows"] += len(rows)
+        _score_group(model, vocab, g, cache, lens, first, cands, scores, prune, stats)
+    return cands.best(scores)
+
+
+@dataclass
+class _Candidates:
+    """Each question's prompt `QUESTION RECITATION⁇`, its candidate spans that fit the model after
+    it (in the reference's order) and its carriers (the candidates no longer one begins with)."""
+
+    prompts: list[list[int]]
+    spans_of: list[list[str]]
+    carriers: list[list[str]]
+
+    @classmethod
+    def of(cls, model: GPT, vocab: Vocab, questions: list[str], recitations: list[str]) -> "_Candidates":
+        prompts = [vocab.encode(q + " " + rec + MASK) for q, rec in zip(questions, recitations, strict=True)]
+        spans_of, carriers = [], []
+        for i, rec in enumerate(recitations):
+            fit = [sp for sp in recitation_spans(rec) if len(prompts[i]) + len(sp) + 1 <= model.max_len]
+            spans_of.append(fit)
+            own: list[str] = []
+            for sp in sorted(fit, key=len, reverse=True):
+                if not any(c.startswith(sp) for c in own):
+                    own.append(sp)
+            carriers.append(own)
+        return cls(prompts, spans_of, carriers)
+
+    def best(self, scores: list[dict[str, float]]) -> list[tuple[str, float] | None]:
+        """Each question's best scored span; a span left unscored was pruned, so below the best."""
+        out: list[tuple[str, float] | None] = []
+        for i, spans in enumerate(self.spans_of):
+            best = None
+            for sp in spans:  # the reference's order: the first of equal scores wins
+                if sp in scores[i] and (best is None or scores[i][sp] > best[1]):
+                    best = (sp, scores[i][sp])
+            out.append(best)
+        return out
+
+
+def _score_group(model: GPT, vocab: Vocab, g: list[int], cache, lens: torch.Tensor, first: torch.Tensor,
+                 cands: _Candidates, scores: list[dict[str, float]], prune: bool,
+                 stats: dict[str, int] | None) -> None:
+    """Score the carriers of the questions g, whose prompts are in cache rows 0.. (lens: the
+    prompts' lengths; first: the log-probabilities after each prompt's ⁇), pruned or not."""
+    mask_id = vocab.stoi[MASK]
+    dev = next(model.parameters()).device
+    stats = stats if stats is not None else {}
+    rows = [(r, i, c, float(first[r, vocab.stoi[c[0]]])) for r, i in enumerate(g) for c in cands.carriers[i]]
+    if not prune:
+        _score_carriers(model, vocab, rows, first, cache, lens, cands.spans_of, scores, mask_id, dev)
+        stats["rows"] = stats.get("rows", 0) + len(rows)
+        return
+    # Round one: each question's carrier with the likeliest first character.
+    lead: dict[int, tuple[int, int, str, float]] = {}
+    for row in rows:
+        if row[1] not in lead or row[3] > lead[row[1]][3]:
+            lead[row[1]] = row
+    _score_carriers(model, vocab, list(lead.values()), first, cache, lens, cands.spans_of, scores, mask_id, dev)
+    # Round two: the carriers that could still beat it. 1e-5: log_softmax may round a
+    # near-certain character's log-probability a hair above 0; the bound keeps that margin.
+    best = {i: max(scores[i].values()) for i in lead}
+    rest = [row for row in rows if row is not lead[row[1]] and row[3] >= best[row[1]] - 1e-5]
+    _score_carriers(model, vocab, rest, first, cache, lens, cands.spans_of, scores, mask_id, dev)
+    stats["rows"] = stats.get("rows", 0) + len(lead) + len(rest)
+    stats["pruned"] = stats.get("pruned", 0) + len(rows) - len(lead) - len(rest)
+
+
+@torch.no_grad()
+def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch_size: int = 512,
+                     answers: bool = True, prune: bool = True,
+                     stats: dict[str, int] | None = None) -> tuple[list[Recitation], list[tuple[str, float] | None]]:
+    """recite() and best_spans() of its recitations, the same up to float rounding, without the
+    prompt pass: the recitation's own key/value cache already holds `QUESTION RECITATION` (the
+    recited characters were fed back one by one), so only the closing ⁇ is run, one step for the
+    whole batch, before the carriers read it."""
+    model.eval()
+    dev = next(model.parameters()).device
+    recs: list[Recitation] = []
+    spans: list[tuple[str, float] | None] = []
+    for s in range(0, len(questions), batch_size):
+        qs = questions[s : s + batch_size]
+        first_ids = [vocab.encode(q + " ") for q in qs]
+        room = [max(0, max_chars - len(p)) for p in first_ids]
+        steps = min(max(room) + 1, model.max_len - max(map(len, first_ids)) + 1)  # never past the last position
+        if max(room) == 0:
+            lines = [Prediction("", 1.0, 0.0)] * len(qs)
+            recs += [Recitation(ln, None) for ln in lines]
+            spans += [None] * len(qs)
             continue
-        # Round one: each question's carrier with the likeliest first character.
-        lead = {}
-        for row in rows:
-            if row[1] not in lead or row[3] > lead[row[1]][3]:
-                lead[row[1]] = row
-        _score_carriers(model, vocab, list(lead.values()), first, cache, lens, spans_of, scores, mask_id, dev)
-        # Round two: the carriers that could still beat it. 1e-5: log_softmax may round a
-        # near-certain character's log-probability a hair above 0; the bound keeps that margin.
-        best = {i: max(scores[i].values()) for i in lead}
-        rest = [row for row in rows if row is not lead[row[1]] and row[3] >= best[row[1]] - 1e-5]
-        _score_carriers(model, vocab, rest, first, cache, lens, spans_of, scores, mask_id, dev)
-        stats["rows"] += len(lead) + len(rest)
-        stats["pruned"] += len(rows) - len(lead) - len(rest)
-    out_best: list[tuple[str, float] | None] = []
-    for i in range(len(questions)):
-        best_i = None
-        for sp in spans_of[i]:  # the reference's order: the first of equal scores wins
-            if sp in scores[i] and (best_i is None or scores[i][sp] > best_i[1]):
-                best_i = (sp, scores[i][sp])
-        out_best.append(best_i)
-    return out_best
+        raw, decoded = decode_into_cache(model, vocab, first_ids, steps)  # as recite() decodes: the same lines
+        lines = [_cut(p, n) for p, n in zip(raw, room)]
+        texts = [ln.text for ln in lines]
+        cands = _Candidates.of(model, vocab, qs, texts)
+        # A recitation's characters are all in the cache unless its last one was the decoding's last
+        # (never fed back: no ⁇ within the steps, and not cut); such a line is scored by best_spans.
+        whole = [len(p.text) < steps or n < len(p.text) for p, n in zip(raw, room)]
+        g = [i for i in range(len(qs)) if cands.carriers[i] and whole[i]]  # the others: no span fits
+        scores: list[dict[str, float]] = [{} for _ in qs]
+        if g:
+            # the kept rows' keys and values, in a cache with room for each prompt's ⁇ and carriers
+            keep, n = torch.tensor(g).to(dev), decoded.k.shape[3]
+            cache = model.new_cache(len(g), model.max_len, dtype=decoded.k.dtype)
+            cache.k[:, :, :, :n], cache.v[:, :, :, :n] = decoded.k[:, keep], decoded.v[:, keep]
+            if cache.tokens is not None:
+                cache.tokens[:, :n] = decoded.tokens[keep]
+            sub = _Candidates([cands.prompts[i] for i in g], [cands.spans_of[i] for i in g],
+                              [cands.carriers[i] for i in g])
+            lens = torch.tensor([len(p) for p in sub.prompts])
+            # The ⁇ after each recitation, into its slot (a cut line's cache holds the next character there).
+            close = torch.full((len(g), 1), vocab.stoi[MASK], dtype=torch.long, device=dev)
+            logits, _ = model(close, layout=Layout(pos=(lens - 1)[:, None].to(dev)), cache=cache)
+            first = torch.log_softmax(logits[:, 0].float(), dim=-1).cpu()
+            sub_scores: list[dict[str, float]] = [{} for _ in g]
+            _score_group(model, vocab, list(range(len(g))), cache, lens, first, sub, sub_scores, prune, stats)
+            for r, i in enumerate(g):
+                scores[i] = sub_scores[r]
+        del decoded
+        found = cands.best(scores)
+        apart = [i for i in range(len(qs)) if cands.carriers[i] and not whole[i]]
+        for i, sp in zip(apart, best_spans(model, vocab, [qs[i] for i in apart], [texts[i] for i in apart],
+                                           prune=prune, stats=stats) if apart else []):
+            found[i] = sp
+        got = answers_after(model, vocab, qs, texts) if answers else [None] * len(qs)
+        recs += [Recitation(ln, a) for ln, a in zip(lines, got)]
+        spans += found
+    return recs, spans
 
 
 def _score_carriers(model: GPT, vocab: Vocab, rows: list[tuple[int, int, str, float]], first: torch.Tensor,

@@ -1,5 +1,6 @@
 """Recite, then answer (recite.py): the cached decodings against plain greedy decoding, and span scoring."""
 
+import pytest
 import torch
 
 
@@ -72,3 +73,40 @@ def test_best_spans_pick_the_most_likely_span_batched_or_one_by_one(make_model, 
         scores = {sp: logp(q + " " + r + "\u2047", sp) for sp in recitation_spans(r)}
         assert g_ == max(scores, key=scores.get)
     assert got[2] is None  # nothing recited: no span (the free answer stays)
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "synthesizer", "word_keys"])
+@pytest.mark.parametrize("max_chars", [60, 120, 200])
+def test_spans_read_off_the_recitations_cache_equal_those_of_a_fresh_prompt_pass(make_model, vocab, kind,
+                                                                                 max_chars):
+    """recite_and_spans (the prompts read out of the recitation's key/value cache, only ⁇ run) against
+    recite() then best_spans() (each prompt passed anew): the same lines, the same spans, the same
+    scores up to float rounding. max_chars 200: lines the decoding cannot finish before the model's
+    last position, whose last character is never fed back (those are scored apart)."""
+    from factgpt.model import GPT, GPTConfig
+    from factgpt.recite import best_spans, recite, recite_and_spans
+    from factgpt.wordkeys import WordKeys
+
+    if kind == "word_keys":
+        torch.manual_seed(3)
+        model = GPT(GPTConfig(len(vocab), n_layer=2, n_head=4, n_embd=64, embd_pdrop=0, resid_pdrop=0, attn_pdrop=0,
+                              word_keys=1 << 12, letters=WordKeys.letters_of(vocab)))
+    else:
+        model = make_model(kind, seed=3)
+    with torch.no_grad():  # away from the near-uniform init, so that lines and spans differ
+        g = torch.Generator().manual_seed(1)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    model.eval()
+    qs = ["Where was Ann Lee born?", "Where was Bo born?", "Where was Cyrille de la Fontaine-Martel born?",
+          "Where was X born?"]
+    recs = recite(model, vocab, qs, max_chars, batch_size=3, answers=True)  # the same batches of questions
+    spans = best_spans(model, vocab, qs, [r.line.text for r in recs], batch_size=3)
+    recs2, spans2 = recite_and_spans(model, vocab, qs, max_chars, batch_size=3, answers=True)
+    assert [r.line.text for r in recs] == [r.line.text for r in recs2]
+    assert [r.answer.text for r in recs] == [r.answer.text for r in recs2]
+    assert max_chars > 60 or any(s is not None for s in spans)  # longer lines leave spans no room
+    for a, b in zip(spans, spans2):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a[0] == b[0] and a[1] == pytest.approx(b[1], abs=1e-4)
