@@ -4,7 +4,9 @@ Both pick, for each question, the run of 1-4 words of its recited line most like
 the fast one passes the prompt once into a key/value cache, reads shorter candidates off
 longer ones and skips the candidates that cannot win (prune). Times the fast one with and
 without pruning and the reference, on the same recitations of the first dev questions, and
-checks that all three choose the same spans. Writes results/bench/span-scoring.json.
+checks that all three choose the same spans. Then a whole answer's decoding: recite() followed by
+best_spans() against recite_and_spans(), which reads the prompts out of the recitation's cache.
+Writes results/bench/span-scoring.json.
 
     python bench/span_scoring.py --questions 64
 """
@@ -20,7 +22,7 @@ import torch
 from factgpt.checkpoint import load_model
 from factgpt.fileio import bundled_path, shipped_model, write_text_atomic
 from factgpt.pipeline import load_corpus
-from factgpt.recite import best_spans, best_spans_reference, recite
+from factgpt.recite import best_spans, best_spans_reference, recite, recite_and_spans
 from factgpt.runinfo import device_name, git_commit
 
 
@@ -49,6 +51,16 @@ def main() -> None:
     same = sum((f is None and r is None) or (f is not None and r is not None and f[0] == r[0])
                for f, r in zip(fast, ref))
     diff = max((abs(f[1] - r[1]) for f, r in zip(fast, ref) if f and r), default=0.0)
+    max_chars = int(meta["max_chars"])
+    t0 = time.perf_counter()
+    apart = best_spans(model, corpus.vocab, qs, [r.line.text for r in recite(model, corpus.vocab, qs, max_chars,
+                                                                                  answers=False)])
+    t_apart = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, together = recite_and_spans(model, corpus.vocab, qs, max_chars, answers=False)
+    t_together = time.perf_counter() - t0
+    same_together = sum((a is None and b is None) or (a is not None and b is not None and a[0] == b[0])
+                        for a, b in zip(apart, together))
     same_unpruned = sum((f is None and u is None) or (f is not None and u is not None and f[0] == u[0])
                         for f, u in zip(fast, unpruned))
     record = {"questions": len(qs), "fast_seconds": t_fast, "reference_seconds": t_ref,
@@ -56,6 +68,8 @@ def main() -> None:
               "unpruned_seconds": t_unpruned, "same_span_as_unpruned": same_unpruned,
               "carrier_rows_run": rows["rows"], "carrier_rows_pruned": rows["pruned"],
               "carrier_rows_unpruned": unpruned_rows["rows"],
+              "recite_then_best_spans_seconds": t_apart, "recite_and_spans_seconds": t_together,
+              "same_span_recite_and_spans": same_together,
               "device": device_name(torch.device("cpu")), "threads": torch.get_num_threads(),
               "torch": torch.__version__, "commit": git_commit(),
               "command": f"python bench/span_scoring.py --questions {a.questions}"}
