@@ -88,16 +88,17 @@ def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: in
                  precision: str = "fp32") -> list[Prediction]:
     """Greedy continuation of every prompt (token ids) at once, up to ⁇ or max_new characters.
 
-    The prompts may differ in length and must leave room for max_new - 1 more
-    positions; predict() and the recite decoding are built on it.
+    The prompts may differ in length; predict() and the recite decoding are built on it.
+    A row whose prompt leaves less room than max_new - 1 more positions is decoded to the
+    model's last position and no further: its characters past max_len - len(prompt) + 1 are
+    not meaningful, and the caller cuts them (so that a row never depends on the others).
     """
     return decode_into_cache(model, vocab, prompts, max_new, precision)[0]
 
 
 def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: int,
-                      precision: str = "fp32", slots: int | None = None) -> tuple[list[Prediction], KVCache]:
-    """decode_batch, also giving its key/value cache (slots: its size, at least what the decoding
-    needs). Row i's slots 0 .. len(prompts[i]) + n - 1 then hold the prompt and the first n generated
+                      precision: str = "fp32") -> tuple[list[Prediction], KVCache]:
+    """decode_batch, also giving its key/value cache. Row i's slots 0 .. len(prompts[i]) + n - 1 then hold the prompt and the first n generated
     characters, for every n up to all but the last character generated; the slots after those may
     hold what was decoded past a row's ⁇ while other rows went on (recite.recite_and_spans reads
     the recitations back out of it)."""
@@ -108,7 +109,7 @@ def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_ne
     x = torch.zeros(B, P, dtype=torch.long, device=dev)
     for i, p in enumerate(prompts):
         x[i, : len(p)] = torch.tensor(p, device=dev)
-    slots = max(P + max_new - 1, slots or 0)
+    slots = min(P + max_new - 1, model.max_len)  # positions stop at the model's last
     cache = model.new_cache(B, slots, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     rows = torch.arange(B, device=dev)
     # Prefill: right-padded prompts; a pad slot is overwritten before any query can see it.
@@ -126,7 +127,9 @@ def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_ne
         if t == max_new - 1 or bool(done.all()):
             break
         with autocast(precision, dev):
-            logits, _ = model(nxt[:, None], layout=Layout(pos=(lens + t)[:, None]), cache=cache)
+            # a row at the model's last position stays there: what it decodes further is cut
+            pos = (lens + t).clamp(max=model.max_len - 1)
+            logits, _ = model(nxt[:, None], layout=Layout(pos=pos[:, None]), cache=cache)
         last = logits[:, -1].float()
     n = t + 1
     g, pb = gen[:, :n].tolist(), probs[:, :n].tolist()

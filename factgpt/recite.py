@@ -36,8 +36,8 @@ def recite(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch
     for s in range(0, len(questions), batch_size):
         qs = questions[s : s + batch_size]
         first = [vocab.encode(q + " ") for q in qs]
-        room = [max(0, max_chars - len(p)) for p in first]
-        steps = min(max(room) + 1, model.max_len - max(map(len, first)) + 1)  # never past the last position
+        room = _room(model, first, max_chars)
+        steps = max(room) + 1  # one more: whether ⁇ follows
         lines = decode_batch(model, vocab, first, steps) if max(room) > 0 else [Prediction("", 1.0, 0.0)] * len(qs)
         lines = [_cut(p, n) for p, n in zip(lines, room)]
         got = answers_after(model, vocab, qs, [ln.text for ln in lines]) if answers else [None] * len(qs)
@@ -50,14 +50,22 @@ def answers_after(model: GPT, vocab: Vocab, questions: list[str], lines: list[st
     """The free answer of each question after its recited line and ⁇."""
     model.eval()
     prompts = [vocab.encode(q + " " + ln + MASK) for q, ln in zip(questions, lines)]
-    # A line cut near the model's length leaves less room than MAX_NEW; one that fills it leaves none.
-    fit = [i for i, p in enumerate(prompts) if len(p) < model.max_len]
+    # A line cut near the model's length leaves an answer less room than MAX_NEW (its answer is cut
+    # there), one that fills it none (an empty answer).
+    fit = [i for i, p in enumerate(prompts) if len(p) <= model.max_len]
     out = [Prediction("", 0.0, 0.0)] * len(prompts)
     if fit:
-        room = model.max_len - max(len(prompts[i]) for i in fit) + 1
-        for i, a in zip(fit, decode_batch(model, vocab, [prompts[i] for i in fit], min(MAX_NEW, room))):
-            out[i] = a
+        got = decode_batch(model, vocab, [prompts[i] for i in fit], MAX_NEW)
+        for i, a in zip(fit, got):
+            out[i] = _cut(a, model.max_len - len(prompts[i]) + 1)
     return out
+
+
+def _room(model: GPT, prompts: list[list[int]], max_chars: int) -> list[int]:
+    """How many characters of each line to recite after its prompt: up to max_chars in all (the
+    question counts), and no further than the model predicts (max_len - len(prompt) + 1), each row
+    on its own, whatever other rows share its batch."""
+    return [max(0, min(max_chars - len(p), model.max_len - len(p) + 1)) for p in prompts]
 
 
 def _cut(p: Prediction, n: int) -> Prediction:
@@ -208,8 +216,8 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
     for s in range(0, len(questions), batch_size):
         qs = questions[s : s + batch_size]
         first_ids = [vocab.encode(q + " ") for q in qs]
-        room = [max(0, max_chars - len(p)) for p in first_ids]
-        steps = min(max(room) + 1, model.max_len - max(map(len, first_ids)) + 1)  # never past the last position
+        room = _room(model, first_ids, max_chars)
+        steps = max(room) + 1
         if max(room) == 0:
             lines = [Prediction("", 1.0, 0.0)] * len(qs)
             recs += [Recitation(ln, None) for ln in lines]
@@ -226,11 +234,11 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
         scores: list[dict[str, float]] = [{} for _ in qs]
         if g:
             # the kept rows' keys and values, in a cache with room for each prompt's ⁇ and carriers
-            keep, n = torch.tensor(g).to(dev), decoded.k.shape[3]
+            keep, n = torch.tensor(g).to(dev), min(decoded.k.shape[3], model.max_len)  # no slot past the last
             cache = model.new_cache(len(g), model.max_len, dtype=decoded.k.dtype)
-            cache.k[:, :, :, :n], cache.v[:, :, :, :n] = decoded.k[:, keep], decoded.v[:, keep]
+            cache.k[:, :, :, :n], cache.v[:, :, :, :n] = decoded.k[:, keep, :, :n], decoded.v[:, keep, :, :n]
             if cache.tokens is not None:
-                cache.tokens[:, :n] = decoded.tokens[keep]
+                cache.tokens[:, :n] = decoded.tokens[keep, :n]
             sub = _Candidates([cands.prompts[i] for i in g], [cands.spans_of[i] for i in g],
                               [cands.carriers[i] for i in g])
             lens = torch.tensor([len(p) for p in sub.prompts])

@@ -110,3 +110,23 @@ def test_spans_read_off_the_recitations_cache_equal_those_of_a_fresh_prompt_pass
         assert (a is None) == (b is None)
         if a is not None:
             assert a[0] == b[0] and a[1] == pytest.approx(b[1], abs=1e-4)
+
+
+@pytest.mark.parametrize("max_chars", [80, 200])
+def test_a_questions_recitation_and_answer_do_not_depend_on_the_others_in_its_batch(make_model, vocab, max_chars):
+    """Rows decode to their own limit (max_chars, or the model's last position), not to one the
+    longest question of the batch sets: each question recited alone and in a batch agree."""
+    from factgpt.recite import recite
+
+    model = make_model("vanilla", seed=4)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(2)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    model.eval()
+    qs = ["Where was X born?", "Where was " + "Bartholomew-" * 5 + "Smith born?", "Where was Ann Lee born?"]
+    together = recite(model, vocab, qs, max_chars, answers=True)
+    for q, r in zip(qs, together):
+        alone = recite(model, vocab, [q], max_chars, answers=True)[0]
+        assert alone.line.text == r.line.text and alone.answer.text == r.answer.text
+        assert len(r.line.text) <= max(0, min(max_chars, model.max_len + 1) - len(q) - 1)
