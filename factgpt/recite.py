@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .attention import KVCache
 from .evaluate import MAX_NEW, Prediction, decode_batch, decode_into_cache
 from .model import GPT, Layout
 from .vocab import MASK, Vocab
@@ -35,14 +36,23 @@ def recite(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch
     out: list[Recitation] = []
     for s in range(0, len(questions), batch_size):
         qs = questions[s : s + batch_size]
-        first = [vocab.encode(q + " ") for q in qs]
-        room = _room(model, first, max_chars)
-        steps = max(room) + 1  # one more: whether ⁇ follows
-        lines = decode_batch(model, vocab, first, steps) if max(room) > 0 else [Prediction("", 1.0, 0.0)] * len(qs)
-        lines = [_cut(p, n) for p, n in zip(lines, room)]
+        lines, _ = _recite_batch(model, vocab, qs, max_chars)
         got = answers_after(model, vocab, qs, [ln.text for ln in lines]) if answers else [None] * len(qs)
         out += [Recitation(ln, a) for ln, a in zip(lines, got)]
     return out
+
+
+def _recite_batch(model: GPT, vocab: Vocab, qs: list[str], max_chars: int) -> tuple[list[Prediction], KVCache | None]:
+    """One batch's recited lines, each cut to its own room, and the decoding's key/value cache
+    (None where no question leaves room to recite). Each row's room ends before the decoding's
+    last step (one more is run to see whether ⁇ follows), so every recited character was fed back
+    into the cache: slots 0 .. len(QUESTION ) + len(line) - 1 of a row hold `QUESTION LINE`."""
+    first = [vocab.encode(q + " ") for q in qs]
+    room = _room(model, first, max_chars)
+    if max(room) == 0:
+        return [Prediction("", 1.0, 0.0)] * len(qs), None
+    raw, cache = decode_into_cache(model, vocab, first, max(room) + 1)
+    return [_cut(p, n) for p, n in zip(raw, room)], cache
 
 
 @torch.no_grad()
@@ -110,6 +120,7 @@ def best_spans(model: GPT, vocab: Vocab, questions: list[str], recitations: list
     """
     model.eval()
     dev = next(model.parameters()).device
+    _count_into(stats)
     cands = _Candidates.of(model, vocab, questions, recitations)
     scores: list[dict[str, float]] = [{} for _ in questions]
     # Questions in groups whose carriers make about batch_size rows.
@@ -173,6 +184,12 @@ class _Candidates:
         return out
 
 
+def _count_into(stats: dict[str, int] | None) -> None:
+    if stats is not None:
+        stats.setdefault("rows", 0)
+        stats.setdefault("pruned", 0)
+
+
 def _score_group(model: GPT, vocab: Vocab, g: list[int], cache, lens: torch.Tensor, first: torch.Tensor,
                  cands: _Candidates, scores: list[dict[str, float]], prune: bool,
                  stats: dict[str, int] | None) -> None:
@@ -180,11 +197,11 @@ def _score_group(model: GPT, vocab: Vocab, g: list[int], cache, lens: torch.Tens
     prompts' lengths; first: the log-probabilities after each prompt's ⁇), pruned or not."""
     mask_id = vocab.stoi[MASK]
     dev = next(model.parameters()).device
-    stats = stats if stats is not None else {}
+    stats = stats if stats is not None else {"rows": 0, "pruned": 0}  # the callers start the counts
     rows = [(r, i, c, float(first[r, vocab.stoi[c[0]]])) for r, i in enumerate(g) for c in cands.carriers[i]]
     if not prune:
         _score_carriers(model, vocab, rows, first, cache, lens, cands.spans_of, scores, mask_id, dev)
-        stats["rows"] = stats.get("rows", 0) + len(rows)
+        stats["rows"] += len(rows)
         return
     # Round one: each question's carrier with the likeliest first character.
     lead: dict[int, tuple[int, int, str, float]] = {}
@@ -197,8 +214,8 @@ def _score_group(model: GPT, vocab: Vocab, g: list[int], cache, lens: torch.Tens
     best = {i: max(scores[i].values()) for i in lead}
     rest = [row for row in rows if row is not lead[row[1]] and row[3] >= best[row[1]] - 1e-5]
     _score_carriers(model, vocab, rest, first, cache, lens, cands.spans_of, scores, mask_id, dev)
-    stats["rows"] = stats.get("rows", 0) + len(lead) + len(rest)
-    stats["pruned"] = stats.get("pruned", 0) + len(rows) - len(lead) - len(rest)
+    stats["rows"] += len(lead) + len(rest)
+    stats["pruned"] += len(rows) - len(lead) - len(rest)
 
 
 @torch.no_grad()
@@ -211,28 +228,17 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
     whole batch, before the carriers read it."""
     model.eval()
     dev = next(model.parameters()).device
+    _count_into(stats)
     recs: list[Recitation] = []
     spans: list[tuple[str, float] | None] = []
     for s in range(0, len(questions), batch_size):
         qs = questions[s : s + batch_size]
-        first_ids = [vocab.encode(q + " ") for q in qs]
-        room = _room(model, first_ids, max_chars)
-        steps = max(room) + 1
-        if max(room) == 0:
-            lines = [Prediction("", 1.0, 0.0)] * len(qs)
-            recs += [Recitation(ln, None) for ln in lines]
-            spans += [None] * len(qs)
-            continue
-        raw, decoded = decode_into_cache(model, vocab, first_ids, steps)  # as recite() decodes: the same lines
-        lines = [_cut(p, n) for p, n in zip(raw, room)]
+        lines, decoded = _recite_batch(model, vocab, qs, max_chars)  # as recite() decodes: the same lines
         texts = [ln.text for ln in lines]
         cands = _Candidates.of(model, vocab, qs, texts)
-        # A recitation's characters are all in the cache unless its last one was the decoding's last
-        # (never fed back: no ⁇ within the steps, and not cut); such a line is scored by best_spans.
-        whole = [len(p.text) < steps or n < len(p.text) for p, n in zip(raw, room)]
-        g = [i for i in range(len(qs)) if cands.carriers[i] and whole[i]]  # the others: no span fits
+        g = [i for i in range(len(qs)) if cands.carriers[i]]  # the others: no span fits
         scores: list[dict[str, float]] = [{} for _ in qs]
-        if g:
+        if g and decoded is not None:
             # the kept rows' keys and values, in a cache with room for each prompt's ⁇ and carriers
             keep, n = torch.tensor(g).to(dev), min(decoded.k.shape[3], model.max_len)  # no slot past the last
             cache = model.new_cache(len(g), model.max_len, dtype=decoded.k.dtype)
@@ -251,14 +257,9 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
             for r, i in enumerate(g):
                 scores[i] = sub_scores[r]
         del decoded
-        found = cands.best(scores)
-        apart = [i for i in range(len(qs)) if cands.carriers[i] and not whole[i]]
-        for i, sp in zip(apart, best_spans(model, vocab, [qs[i] for i in apart], [texts[i] for i in apart],
-                                           prune=prune, stats=stats) if apart else []):
-            found[i] = sp
         got = answers_after(model, vocab, qs, texts) if answers else [None] * len(qs)
         recs += [Recitation(ln, a) for ln, a in zip(lines, got)]
-        spans += found
+        spans += cands.best(scores)
     return recs, spans
 
 
