@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .argtypes import positive_float, positive_int
 from .errors import InputError
-from .fileio import DEFAULT_MODEL, SHIPPED_MODELS, bundled_path, check_writable, shipped_model
+from .fileio import DEFAULT_MODEL, SHIPPED_MODELS, bundled_path, check_writable, run_folder, shipped_model
 from .choices import PRECISIONS, VARIANTS
 
 
@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--made_up", type=positive_int, default=500, help="made-up names in each of the two sets")
     p.add_argument("--answers", default=None, metavar="FILE",
                    help="answers.jsonl of an earlier run on this model: choose and report again without decoding")
-    p.add_argument("--out", default="results/abstention")
+    p.add_argument("--out", default=None, help="folder for abstention.json, answers.jsonl and the figure "
+                                             "(default: a new runs/abstention-DATE-TIME)")
 
     p = sub.add_parser("reproduce", help="the whole study: every row, every seed, results JSON, table and plots")
     p.add_argument("--profile", default=None, help="course | laptop | laptop120 | quick | smoke | a JSON file (default: course on a GPU, laptop on a CPU)")
@@ -171,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep_weights", action="store_true",
                    help="also keep each probe's pretrained weights (out/pretrain-epochNNN.safetensors), "
                         "e.g. to finetune them otherwise later")
-    p.add_argument("--out", default="runs/curve", help="folder for curve.json and the training state")
+    p.add_argument("--out", default=None, help="folder for curve.json and the training state "
+                                             "(default: a new runs/curve-PROFILE-DATE-TIME)")
     add_common(p)
 
     p = sub.add_parser("table", help="print the Markdown table of each study's results.json")
@@ -185,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "deterministic), keep the first file's and record the difference in the merged JSON")
 
     p = sub.add_parser("explore", help="check the attention claims numerically; writes a report and figures")
-    p.add_argument("--out", default="results/explore")
+    p.add_argument("--out", default=None, help="folder for report.md, figures and results.json "
+                                             "(default: a new runs/explore-DATE-TIME)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="smaller learning experiment")
 
@@ -203,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_reference", type=positive_int, default=100,
                    help="dev questions decoded by the slow reference path (extrapolated to 500)")
     p.add_argument("--reading_params_path", default=None, help="model to decode with (default: shipped, else the benchmark's own)")
-    p.add_argument("--out", default="results/bench")
+    p.add_argument("--out", default=None, help="folder for the timings JSON (default: a new runs/bench-DATE-TIME)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the fast path (written to <device>-compile.json)")
@@ -211,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", help="plot the learning rate of a profile's stage, step by step")
     p.add_argument("--profile", default="course")
     p.add_argument("--stage", default="pretrain", choices=["pretrain", "finetune_pretrained", "finetune_scratch"])
-    p.add_argument("--out", default="results/schedule")
+    p.add_argument("--out", default=None, help="folder for the plot and its JSON (default: a new runs/schedule-DATE-TIME)")
 
     p = sub.add_parser("convert", help="import a torch.save checkpoint of the original code (weights only, no code runs)")
     p.add_argument("variant", choices=VARIANTS)
@@ -462,7 +465,9 @@ def cmd_curve(args) -> int:
         profile = profile.with_settings(pretrain={"max_epochs": args.max_epochs})
     if args.precision != "auto":
         profile = profile.with_settings(common={"precision": args.precision})
-    out = Path(args.out)
+    if args.resume and args.out is None:
+        raise InputError("--resume", "needs --out: the folder of the curve to go on with")
+    out = run_folder(args.out, f"curve-{profile.name}")
     record = run_curve(profile, load_corpus(bundled_path("wiki.txt")), out, variant=args.variant, seed=args.seed,
                        every=args.probe_every, extra=args.probe_at, device=resolve_device(args.device),
                        time_limit_s=None if args.time_limit is None else args.time_limit * 60,
@@ -497,7 +502,7 @@ def cmd_merge(args) -> int:
 def cmd_explore(args) -> int:
     from .explore import run_exploration
 
-    run_exploration(Path(args.out), seed=args.seed, quick=args.quick)
+    run_exploration(run_folder(args.out, "explore"), seed=args.seed, quick=args.quick)
     return 0
 
 
@@ -511,7 +516,7 @@ def cmd_bench(args) -> int:
     from .benchmark import run_bench
 
     model = args.reading_params_path or (str(shipped_model("quick")) if shipped_model("quick") else None)
-    run_bench(args.device, args.steps, args.finetune_steps, args.eval_reference, args.out, args.precision,
+    run_bench(args.device, args.steps, args.finetune_steps, args.eval_reference, run_folder(args.out, "bench"), args.precision,
               args.seed, model, command="factgpt " + " ".join(args.argv), compile=args.compile)
     return 0
 
@@ -523,7 +528,7 @@ def cmd_schedule(args) -> int:
     from .pipeline import load_corpus, load_profile
     from .plots import schedule_plot
 
-    out = Path(args.out)
+    out = run_folder(args.out, "schedule")
     out.mkdir(parents=True, exist_ok=True)
     info = schedule_plot(load_profile(args.profile), args.stage, load_corpus(bundled_path("wiki.txt")).n_docs, out)
     info["command"] = "factgpt " + " ".join(args.argv)
@@ -547,10 +552,11 @@ def cmd_abstention(args) -> int:
     from .abstention import measure, summary
 
     label = args.reading_params_path or f"{DEFAULT_MODEL} (shipped)"
-    result = measure(Path(_model_path(args.reading_params_path)), Path(args.out), args.made_up, args.argv, label,
+    out = run_folder(args.out, "abstention")
+    result = measure(Path(_model_path(args.reading_params_path)), out, args.made_up, args.argv, label,
                      Path(args.answers) if args.answers else None)
     print(summary(result))
-    print(f"wrote {Path(args.out) / 'abstention.json'} and {Path(args.out) / 'risk_coverage.png'}", file=sys.stderr)
+    print(f"wrote {out / 'abstention.json'} and {out / 'risk_coverage.png'}", file=sys.stderr)
     return 0
 
 

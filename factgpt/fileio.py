@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Iterator
@@ -92,3 +93,14 @@ def _umask() -> int:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_write(path) as f:
         f.write(text)
+
+
+def run_folder(out: str | None, name: str) -> Path:
+    """--out, or a new folder runs/NAME-YYYYmmdd-HHMMSS: a run never writes over the committed results/."""
+    if out is not None:
+        return Path(out)
+    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    p, k = base, 1
+    while p.exists():  # two runs started in the same second
+        p, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return p

@@ -25,7 +25,7 @@ from .experiment import FORMATS, DataBundle, command_line, provenance, unfinishe
 from .errors import InputError
 from .estimate import estimate_seed
 from .evaluate import london, write_predictions
-from .fileio import bundled_path, read_text, write_text_atomic
+from .fileio import bundled_path, read_text, run_folder, write_text_atomic
 from .model import GPT, VARIANTS
 from .pipeline import evaluate_rows, finetune_stage, load_for, load_profile, pretrain_stage, profile_names, score
 from .precision import resolve, resolve_device
@@ -47,17 +47,6 @@ def default_profile(device: torch.device) -> str:
     if device.type == "cuda":
         return "course"
     return "laptop" if "laptop" in profile_names() else "smoke"
-
-
-def run_folder(out: str | None, name: str) -> Path:
-    """--out, or a new folder runs/NAME-YYYYmmdd-HHMMSS: a run never writes over the committed results/."""
-    if out is not None:
-        return Path(out)
-    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    p, k = base, 1
-    while p.exists():  # two runs started in the same second
-        p, k = base.with_name(f"{base.name}-{k}"), k + 1
-    return p
 
 
 class _OutOfTime(Exception):

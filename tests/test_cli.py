@@ -604,3 +604,19 @@ def test_tables_show_which_runs_had_uncommitted_changes():
 
     shown = _commits(["a23f7f4d0b20ffff-dirty", "11a612e8a180ffff", "11a612e8a180ffff"])
     assert shown == "`a23f7f4d0b20-dirty`, `11a612e8a180`"
+
+
+def test_lab_commands_write_a_new_run_folder_by_default(tmp_path, monkeypatch):
+    """A command run without --out never writes into the committed results/: it makes runs/NAME-DATE-TIME,
+    a new one each time (schedule stands for abstention, analyze, explore, bench and curve, which share
+    run_folder; the curve also refuses --resume without the folder it should go on with)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    for _ in range(2):
+        rc, out, err = cli("schedule", "--profile", "smoke")
+        assert rc == 0, err
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(r.startswith("schedule-") for r in runs), runs
+    assert all((tmp_path / "runs" / r / "smoke_pretrain_lr.json").is_file() for r in runs)
+    assert not any((tmp_path / "results").iterdir())
+    assert_one_line_error(*cli("curve", "--profile", "smoke", "--resume"), "--resume", "needs --out")

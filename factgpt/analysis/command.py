@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..argtypes import positive_int
 from ..errors import InputError
-from ..fileio import shipped_model
+from ..fileio import run_folder, shipped_model
 from ..results import ROW_FILES, ROW_TITLES
 
 
@@ -118,7 +118,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "checkpoints are analysed when no --reading_params_path is given")
     p.add_argument("--study_seed", type=int, default=None,
                    help="which seed's checkpoints to take from --results (default: 0, else the first seed)")
-    p.add_argument("--out", default="results/analysis", help="folder for analysis.json, the figures and report.html")
+    p.add_argument("--out", default=None, help="folder for analysis.json, the figures and report.html "
+                                             "(default: a new runs/analysis-DATE-TIME)")
     p.add_argument("--seed", type=int, default=0, help="seed of the unseen names and of the example draws")
     p.add_argument("--n_unseen", type=positive_int, default=500, help="how many unseen names to ask about")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -135,7 +136,8 @@ def main(args: argparse.Namespace) -> int:
     else:
         paths, missing = default_models(args.results, args.study_seed)
     argv = getattr(args, "argv", None)
-    analysis = run_analysis(paths, Path(args.out), Path(args.results) if args.results else None, args.seed,
+    out = run_folder(args.out, "analysis")
+    analysis = run_analysis(paths, out, Path(args.results) if args.results else None, args.seed,
                             n_unseen=args.n_unseen, device=resolve_device(args.device),
                             command="factgpt " + " ".join(argv) if argv else None, quiet=args.quiet,
                             missing=missing)
@@ -147,6 +149,6 @@ def main(args: argparse.Namespace) -> int:
                         "auroc_real_made_up": u["auroc_dev_vs_unseen"]["answer"],
                         "made_up_top1_share": u["top1_share"],
                         "nearest_by_spelling": h["spelling"]["verdict"], "nearest_by_state": h["model_state"]["verdict"]}
-    print(json.dumps({"main": analysis["main"], "models": summary, "report": str(Path(args.out) / "report.html")},
+    print(json.dumps({"main": analysis["main"], "models": summary, "report": str(out / "report.html")},
                      indent=2, ensure_ascii=False))
     return 0

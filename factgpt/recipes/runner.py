@@ -15,14 +15,13 @@ from ..checkpoint import save_model
 from ..errors import InputError
 from ..evaluate import line_recall, predict
 from ..experiment import FORMATS, HELDOUT_N, DataBundle, Score, command_line, finetune_on, provenance, unfinished_run
-from ..fileio import write_text_atomic
+from ..fileio import run_folder, write_text_atomic
 from ..grounded import answer_questions
 from ..model import GPT
 from ..pipeline import model_config, stage_config, train_stage
 from ..precision import resolve, resolve_device
 from ..results import mean_std
 from ..runinfo import git_commit
-from ..study import run_folder
 from .diagnostics import recite_errors, training_lines
 from .sources import recipe_source
 from .spec import Recipe, essential_settings, load_recipe
