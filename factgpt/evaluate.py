@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import torch
 
 from .datasets import QA
+from .decode_step import lean_step, step_weights, supports
 from .fileio import write_text_atomic
 from .heldout import name_of
 from .attention import KVCache
@@ -119,6 +120,8 @@ def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_ne
     gen = torch.zeros(B, max_new, dtype=torch.long, device=dev)
     probs = torch.zeros(B, max_new, device=dev)
     done = torch.zeros(B, dtype=torch.bool, device=dev)
+    # the steps after the prefill: the lean step where it computes this model (decode_step.py)
+    lean = step_weights(model) if supports(model, precision) else None
     for t in range(max_new):
         pr = last.softmax(-1)
         p, nxt = pr.max(-1)
@@ -126,9 +129,12 @@ def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_ne
         done |= nxt == vocab.mask_id
         if t == max_new - 1 or bool(done.all()):
             break
+        # a row at the model's last position stays there: what it decodes further is cut
+        pos = (lens + t).clamp(max=model.max_len - 1)
+        if lean is not None:
+            last = lean_step(model, lean, nxt, pos, cache, filled=min(P + t, model.max_len - 1) + 1)
+            continue
         with autocast(precision, dev):
-            # a row at the model's last position stays there: what it decodes further is cut
-            pos = (lens + t).clamp(max=model.max_len - 1)
             logits, _ = model(nxt[:, None], layout=Layout(pos=pos[:, None]), cache=cache)
         last = logits[:, -1].float()
     n = t + 1
