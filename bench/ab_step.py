@@ -29,13 +29,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from factgpt.batches import BatchedCorruption
 from factgpt.benchmark import device_slug
-from factgpt.fileio import bundled_path, read_text, write_text_atomic
+from factgpt.fileio import bundled_path, read_text, run_folder, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.runinfo import device_name, git_commit
 from factgpt.train import TrainConfig, Trainer
@@ -102,7 +101,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--what", choices=sorted(VARIANTS), required=True)
     ap.add_argument("--steps", type=int, default=16, help="timed steps of each variant")
-    ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--out", default=None, help="folder for the JSON (default: a new runs/bench-DATE-TIME; results/bench for the committed ones)")
     ap.add_argument("--child", choices=["keep", "plain"], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -162,7 +161,7 @@ def main() -> None:
         "last_loss": losses,  # same seed and batches: equal up to rounding
         **extra,
     }
-    out = Path(a.out)
+    out = run_folder(a.out, "bench")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"ab-{a.what}-{device_slug(torch.device('cpu'))}.json"
     write_text_atomic(path, json.dumps(res, indent=2) + "\n")

@@ -19,7 +19,6 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -28,7 +27,7 @@ from factgpt.batches import BatchedCorruption, DatasetSource, TensorExamples
 from factgpt.benchmark import device_slug
 from factgpt.datasets import CharCorruptionDataset, NameDataset, parse_tsv
 from factgpt.evaluate import accuracy, predict
-from factgpt.fileio import bundled_path, read_text, write_text_atomic
+from factgpt.fileio import bundled_path, read_text, run_folder, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.runinfo import device_name, git_commit
 from factgpt.train import Trainer, TrainConfig
@@ -77,10 +76,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--finetune_epochs", type=int, default=10)
-    ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--out", default=None, help="folder for the JSON (default: a new runs/bench-DATE-TIME; results/bench for the committed ones)")
     ap.add_argument("--compare", choices=sorted(COMPARISONS), default="paths",
                     help="paths: the reference against the fast path; bf16: the fast path in fp32 against bf16")
     a = ap.parse_args()
+    a.out = run_folder(a.out, "bench")
     base, cand = COMPARISONS[a.compare]
     runs = []
     for seed in a.seeds:
@@ -113,8 +113,8 @@ def main() -> None:
     }
     name = ("learning-equivalence.json" if a.compare == "paths"
             else f"learning-equivalence-{a.compare}-{device_slug(torch.device('cpu'))}.json")
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(Path(a.out) / name, json.dumps(out, indent=1) + "\n")
+    a.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(a.out / name, json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: out[k] for k in ("windows_inside_baseline_spread", "dev_accuracy")}, indent=1))
 
 

@@ -19,14 +19,13 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from factgpt.datasets import documents
 from factgpt.batches import BatchedCorruption
 from factgpt.benchmark import device_slug
-from factgpt.fileio import bundled_path, read_text, write_text_atomic
+from factgpt.fileio import bundled_path, read_text, run_folder, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.precision import resolve_device
 from factgpt.runinfo import device_name, git_commit
@@ -81,9 +80,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--out", default=None, help="folder for the JSON (default: a new runs/bench-DATE-TIME; results/bench for the committed ones)")
     ap.add_argument("--compare", nargs="+", default=["bf16"], choices=["bf16", "tf32"])
     a = ap.parse_args()
+    a.out = run_folder(a.out, "bench")
     device = resolve_device(a.device)
     precisions = ["fp32", *a.compare]
     runs = [run(p, s, a.steps, a.every, device) for s in a.seeds for p in precisions]
@@ -104,8 +104,8 @@ def main() -> None:
                                  for p in precisions},
            "seconds": {p: sum(r["seconds"] for r in runs if r["precision"] == p) for p in precisions},
            "runs": runs}
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    path = Path(a.out) / f"precision-{device_slug(device)}.json"
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = a.out / f"precision-{device_slug(device)}.json"
     write_text_atomic(path, json.dumps(res, indent=1) + "\n")
     print(json.dumps({k: res[k] for k in ("within_fp32_spread", "windows_inside", "final_window_loss", "seconds")},
                      indent=1))

@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -25,7 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 from factgpt.datasets import documents
 from factgpt.batches import BatchedCorruption
 from factgpt.benchmark import device_slug, sync
-from factgpt.fileio import bundled_path, read_text, write_text_atomic
+from factgpt.fileio import bundled_path, read_text, run_folder, write_text_atomic
 from factgpt.model import GPT, GPTConfig
 from factgpt.precision import PRECISIONS, resolve_device
 from factgpt.runinfo import device_name, git_commit
@@ -40,7 +39,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--steps", type=int, default=50, help="timed steps without the profiler")
     ap.add_argument("--profiled", type=int, default=5, help="steps under the profiler")
-    ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--out", default=None, help="folder for the JSON (default: a new runs/bench-DATE-TIME; results/bench for the committed ones)")
     a = ap.parse_args()
     device = resolve_device(a.device)
     text = read_text(bundled_path("wiki.txt"))
@@ -84,7 +83,7 @@ def main() -> None:
                        "self_cpu_ms_per_step": e.self_cpu_time_total / 1000 / a.profiled,
                        **({"self_gpu_ms_per_step": (getattr(e, "self_device_time_total", 0) or 0) / 1000 / a.profiled}
                           if device.type == "cuda" else {})} for e in top]
-    out = Path(a.out)
+    out = run_folder(a.out, "bench")
     out.mkdir(parents=True, exist_ok=True)
     name = f"profile-{device_slug(device)}-{tr.precision}" + ("-compile" if a.compile else "")
     write_text_atomic(out / f"{name}.txt", f"{res['command']}\n{ms_per_step:.1f} ms/step without the profiler\n\n{table}\n")

@@ -26,12 +26,11 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from factgpt.benchmark import device_slug
-from factgpt.fileio import bundled_path, write_text_atomic
+from factgpt.fileio import bundled_path, run_folder, write_text_atomic
 from factgpt.model import GPT, VARIANTS
 from factgpt.pipeline import (evaluate_rows, finetune_source, load_corpus, load_profile, load_qa, model_config,
                               pretrain_source, stage_config)
@@ -96,8 +95,9 @@ def main() -> None:
     ap.add_argument("--measured", type=float, help="minutes a seed took in a full run (its log), for comparison")
     ap.add_argument("--measured_precision", default="bf16", choices=["fp32", "bf16"])
     ap.add_argument("--measured_source", default="", help="where --measured comes from (a log's path)")
-    ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--out", default=None, help="folder for the JSON (default: a new runs/bench-DATE-TIME; results/bench for the committed ones)")
     a = ap.parse_args()
+    a.out = run_folder(a.out, "bench")
     if a.steps < 1:
         ap.error("--steps must be at least 1")  # one line, exit code 2
     device = resolve_device(a.device)
@@ -157,7 +157,7 @@ def main() -> None:
         out["measured"] = {"minutes": a.measured, "precision": a.measured_precision, "source": a.measured_source}
         if a.measured_precision in seed_min:
             out["measured"]["estimate_over_measured"] = seed_min[a.measured_precision] / a.measured
-    path = Path(a.out) / f"seed-time-{prof.name}-{device_slug(device)}.json"
+    path = a.out / f"seed-time-{prof.name}-{device_slug(device)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
