@@ -205,6 +205,13 @@ def test_exit_codes_in_a_real_process(tmp_path):
                           capture_output=True, text=True, env=SUBPROCESS_ENV, timeout=120)
     assert_one_line_error(flag.returncode, flag.stdout, flag.stderr, "--max_epochs")
     assert files_in(tmp_path) == set()
+    # `ask` leaves through os._exit (cli.entry): what it printed still arrives whole, through a pipe,
+    # and a bad question still gives its exit code
+    asked = subprocess.run([sys.executable, "-m", "factgpt", "ask", "--json"], input="Ralf Wadephul\n\u2603\n",
+                           capture_output=True, text=True, env=SUBPROCESS_ENV, timeout=120)
+    assert asked.returncode == 2, asked.stderr
+    first, second = [json.loads(line) for line in asked.stdout.splitlines()]
+    assert first["question"] == "Where was Ralf Wadephul born?" and "error" in second
 
 
 # ---- end to end ----------------------------------------------------------------------------------------
