@@ -2,7 +2,8 @@
 
 Each candidate's curve gives accuracy at its probe epochs: rounds 1-2 (results/search-small/round*/,
 `factgpt curve` on a GPU in fp32) and round 3 (results/search-focused/cpu/, lines without dates,
-`factgpt curve` on 2 CPU cores in fp32); held-out slice only. Its pretraining step, timed in fp32 on
+`factgpt curve` on 2 CPU cores in fp32) and round 4 (results/search-batch/cpu/, batches of 8-16
+lines, `factgpt curve` on 2 CPU cores in fp32); held-out slice only. Its pretraining step, timed in fp32 on
 2 CPU cores by bench/seed_time.py (each search's cpu-step-time/), turns an epoch into CPU minutes:
 minutes = epoch × steps an epoch × ms a step. The course model's row is the laptop profile's own
 curve (results/laptop/curve/laptop300/, bf16 on an AMX Xeon) timed the same way in fp32.
@@ -44,34 +45,50 @@ def key_of(s: dict) -> tuple:
             bool(s["data"].get("drop_dates")))
 
 
-def step_ms(timing_dirs: list[Path]) -> dict[tuple, float]:
-    """fp32 ms a pretraining step by key_of, from seed_time.py's files."""
-    out = {}
+def step_ms(timing_dirs: list[Path]) -> dict[tuple, list[dict]]:
+    """fp32 ms a pretraining step by key_of, from seed_time.py's files: every batch size timed."""
+    out: dict[tuple, list[dict]] = {}
     for f in sorted(p for d in timing_dirs for p in d.glob("*.json")):
         d = json.loads(f.read_text())
         s = d["profile_settings"]
-        key = key_of(s)
-        out[key] = {"ms": d["stages"]["pretrain vanilla"]["ms_per_step"]["fp32"], "device": d["device"],
-                    "source": str(f.relative_to(ROOT))}
+        out.setdefault(key_of(s), []).append({"ms": d["stages"]["pretrain vanilla"]["ms_per_step"]["fp32"],
+                                              "batch_size": s["pretrain"]["batch_size"], "device": d["device"],
+                                              "source": str(f.relative_to(ROOT))})
     return out
+
+
+def step_for(timings: list[dict] | None, batch: int) -> dict | None:
+    """The step time of this batch size where it was timed; else the nearest timed batch's, scaled by
+    the batch (a step's work is about proportional to its lines), and marked so."""
+    if not timings:
+        return None
+    exact = [t for t in timings if t["batch_size"] == batch]
+    if exact:
+        return exact[-1]
+    # nearest by ratio, the larger batch on a tie (its step is less bound by per-operation overhead)
+    t = min(timings, key=lambda t: (abs(math.log(t["batch_size"] / batch)), -t["batch_size"]))
+    return {**t, "ms": t["ms"] * batch / t["batch_size"], "scaled_from_batch": t["batch_size"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--search", default="results/search-small")
     ap.add_argument("--focused", default="results/search-focused")
+    ap.add_argument("--batch_search", default="results/search-batch")
     ap.add_argument("--course_curve", default="results/laptop/curve/laptop300/curve.json")
     args = ap.parse_args()
-    search, focused = ROOT / args.search, ROOT / args.focused
-    timing = step_ms([search / "cpu-step-time", focused / "cpu-step-time"])
-    curves = [Path(p) for p in sorted(glob.glob(str(search / "round*" / "*.json")))]
-    curves += [Path(p) for p in sorted(glob.glob(str(focused / "cpu" / "*" / "curve.json")))]
-    curves.append(ROOT / args.course_curve)
+    search, focused, batch = ROOT / args.search, ROOT / args.focused, ROOT / args.batch_search
+    timing = step_ms([search / "cpu-step-time", focused / "cpu-step-time", batch / "cpu-step-time"])
+    # (curve, which search it belongs to)
+    curves = [(Path(p), "small") for p in sorted(glob.glob(str(search / "round*" / "*.json")))]
+    curves += [(Path(p), "focused") for p in sorted(glob.glob(str(focused / "cpu" / "*" / "curve.json")))]
+    curves += [(Path(p), "batch") for p in sorted(glob.glob(str(batch / "cpu" / "*" / "curve.json")))]
+    curves.append((ROOT / args.course_curve, "course"))
     rows = []
-    for path in curves:
+    for path, which in curves:
         c = json.loads(path.read_text())
         s = c["profile"]
-        t = timing.get(key_of(s))
+        t = step_for(timing.get(key_of(s)), s["pretrain"]["batch_size"])
         steps_per_epoch = c["probes"][0]["step"] / c["probes"][0]["epoch"] if c["probes"] else math.nan
         probes = [{"epoch": p["epoch"], "heldout_accuracy": p["heldout_accuracy"],
                    "heldout_correct": p["heldout_correct"], "heldout_total": p["heldout_total"],
@@ -79,7 +96,7 @@ def main() -> None:
                    "pretrain_loss": p["pretrain_loss"],
                    "cpu_fp32_minutes": None if t is None else p["epoch"] * steps_per_epoch * t["ms"] / 60000}
                   for p in c["probes"]]
-        rows.append({"curve": str(path.relative_to(ROOT)), "name": s["name"], "variant": c["variant"],
+        rows.append({"curve": str(path.relative_to(ROOT)), "search": which, "name": s["name"], "variant": c["variant"],
                      "seed": c["seed"], "size": size_of(s), "params": params_of(s), "max_chars": s["data"]["max_chars"],
                      "drop_dates": bool(s["data"].get("drop_dates")),
                      "learning_rate": s["pretrain"]["learning_rate"], "batch_size": s["pretrain"]["batch_size"],
@@ -94,7 +111,9 @@ def main() -> None:
                           "ROUND=long PROBE_EVERY=20 BUDGET_S=330 bash bench/search_small_gpu.sh OUT 6 8  "
                           "(round 2, commit b4a28c2)",
                           "bash bench/search_cpu.sh configs/search-focused/queue.txt results/search-focused/cpu  "
-                          "(round 3, commit 1e9e391, on 2 CPU cores)"],
+                          "(round 3, commit 1e9e391, on 2 CPU cores)",
+                          "bash bench/search_cpu.sh configs/search-batch/queue.txt results/search-batch/cpu  "
+                          "(round 4, commit 5779042, on 2 CPU cores)"],
         "note": "the curves of rounds 1-2 were trained on one NVIDIA H200 in fp32 (their 'commit' field names the "
                 "checkout the device copy held, not the commits above); dev was never used",
         "rows": rows,
@@ -111,8 +130,9 @@ def main() -> None:
         c = colors.setdefault(r["size"], f"C{len(colors)}")
         course = "laptop300" in r["curve"]
         label = r["size"] + (": the laptop profile, one seed" if course else "")
-        ax.plot(xs, ys, "-o" if course else ("--s" if r["drop_dates"] else "-"), color=c, ms=3,
-                alpha=0.9 if course or r["drop_dates"] else 0.5, lw=2 if course else 1,
+        style = {"course": "-o", "focused": "--s", "batch": ":^"}.get(r["search"], "-")
+        ax.plot(xs, ys, style, color=c, ms=3 if r["search"] != "batch" else 5,
+                alpha=0.5 if r["search"] == "small" else 0.9, lw=2 if course else 1,
                 label=label if label not in ax.get_legend_handles_labels()[1] else None)
     ax.axhline(26.6, color="gray", ls="--", lw=1)
     ax.text(1, 27.5, "course write-up: 26.6% (dev)", color="gray", fontsize=8)
@@ -121,7 +141,8 @@ def main() -> None:
     ax.set_xlabel("fp32 pretraining minutes on 2 CPU cores (AMD EPYC, AVX2), one variant")
     ax.set_ylabel("held-out accuracy (%), 300 training pairs kept apart")
     ax.set_title("What each model size stores and gets out, against CPU minutes\n"
-                 "(dashed with squares: round 3, lines without dates cut to 56 characters)", fontsize=10)
+                 "(dashed with squares: round 3, lines without dates cut to 56 characters;\n"
+                 "dotted with triangles: round 4, batches of 8-16)", fontsize=10)
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, labels, fontsize=8, loc="upper left")
     fig.tight_layout()

@@ -259,15 +259,16 @@ def serve_table(r: dict[str, Any]) -> str:
     ]) + "\n"
 
 
-def frontier_table(record: dict[str, Any], drop_dates: bool = True) -> str:
-    """The search frontier's candidates (bench/frontier.py) on lines with or without dates, a row a probe."""
-    rows = [r for r in record["rows"] if bool(r.get("drop_dates")) == drop_dates]
+def frontier_table(record: dict[str, Any], search: str = "focused") -> str:
+    """The candidates of one round of the search frontier (bench/frontier.py), a row a probe: search is
+    "small" (rounds 1-2), "focused" (round 3, lines without dates) or "batch" (round 4, small batches)."""
+    rows = [r for r in record["rows"] if r.get("search", "focused" if r.get("drop_dates") else "small") == search]
     if not rows:
         return ""
     lines = ["| candidate | epoch | fp32 CPU minutes | pretraining loss | line recall | held-out accuracy |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        what = f"`{r['name']}` ({r['size']}, lr {r['learning_rate']:g}, seed {r['seed']})"
+        what = f"`{r['name']}` ({r['size']}, batch {r['batch_size']}, lr {r['learning_rate']:g}, seed {r['seed']})"
         for p in r["probes"]:
             mins = "–" if p["cpu_fp32_minutes"] is None else f"{p['cpu_fp32_minutes']:.1f}"
             lines.append(f"| {what} | {p['epoch']} | {mins} | {p['pretrain_loss']:.3f} | {p['line_recall']:.1f}% | "

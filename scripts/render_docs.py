@@ -14,6 +14,7 @@ is the repository's map of which file feeds which `<!-- NAME -->` marker:
   analysis              results/analysis/analysis.json
   serve                 results/serve/load.json
   frontier:focused      results/search-small/frontier.json (its candidates on lines without dates)
+  frontier:batch        results/search-small/frontier.json (its small-batch candidates)
   bench                 results/bench/*.md
 
 It writes results/index.json: the command, the pages and every file rendered from.
@@ -81,7 +82,8 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
         sources.append(serve)
     frontier = results / "search-small" / "frontier.json"
     if frontier.is_file():
-        blocks["frontier:focused"] = frontier_table(_json(frontier), drop_dates=True)
+        blocks["frontier:focused"] = frontier_table(_json(frontier), "focused")
+        blocks["frontier:batch"] = frontier_table(_json(frontier), "batch")
         sources.append(frontier)
     analysis = results / "analysis" / "analysis.json"
     if analysis.is_file():
