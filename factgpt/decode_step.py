@@ -4,7 +4,7 @@ Decoding feeds one new character a row through the model per step. On a CPU such
 a step is a few small matrix-vector products, and the module path (Context,
 Layout, masks over every slot, three projections for q, k and v, SDPA's
 dispatch) costs more in per-operation overhead than in arithmetic: in a
-profile of one question with the shipped model, the products were well under
+profile of one question with the shipped model, the products were under
 half of a step's time. This step computes exactly what GPT.forward computes for one
 token a row with a key/value cache, in fewer operations: q, k and v from one
 product with their weights side by side, attention over the filled slots only,
