@@ -281,7 +281,10 @@ def _score_carriers(model: GPT, vocab: Vocab, rows: list[tuple[int, int, str, fl
         y = torch.zeros(len(chunk), S, dtype=torch.long)
         for j, (_, _, c, _) in enumerate(chunk):
             y[j, : len(c)] = torch.tensor(vocab.encode(c))
-        pos = lens[owner][:, None] + torch.arange(S)[None, :]  # right-padded: pads sit past every real query
+        # Right-padded: pads sit past every real query. A carrier fits after its prompt (its ⁇ too,
+        # _Candidates), so its own positions are at most max_len - 2; a row's pads, as long as the
+        # chunk's longest carrier, are held at the model's last position, which no real query sees.
+        pos = (lens[owner][:, None] + torch.arange(S)[None, :]).clamp(max=model.max_len - 1)
         out, _ = model(y.to(dev), layout=Layout(pos=pos.to(dev)), cache=reads)
         logp = torch.log_softmax(out.float(), dim=-1).cpu()
         # running[j, n-1]: log P of the carrier's first n characters (the first one is predicted at the

@@ -396,3 +396,25 @@ def test_recite_errors_say_where_each_answer_went_wrong():
     got = recite_errors(rows, lines, recitations, answers)
     assert got == {"correct": 1, "answer_not_in_line": 1, "copied_another_span": 1, "line_not_recited": 1,
                    "garbled_copy": 1}
+
+
+def test_a_recipe_seed_keeps_its_model_when_its_evaluation_fails(tmp_path, monkeypatch):
+    """The trained model is written before it is evaluated: a failure in evaluating (as a span-scoring
+    bug once did, after an hour of training) leaves the model to evaluate again."""
+    import factgpt.recipes.runner as runner
+    from factgpt.checkpoint import load_tensors
+
+    rec = shrink(load_recipe("mix25")).to_dict(name=False)
+    rec["recipe"] = {"track": "B", "mix_qa": 0.25}
+    path = tmp_path / "tiny_mix.json"
+    path.write_text(json.dumps(rec))
+
+    def fail(*a, **k):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(runner, "predict", fail)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        main(["reproduce", "--recipe", str(path), "--seeds", "0", "--out", str(tmp_path / "run"), "--quiet"])
+    _, meta = load_tensors(tmp_path / "run" / "seed0" / "model.safetensors")
+    assert meta["seed"] == 0 and len(meta["heldout_questions"]) == 300
+    assert not (tmp_path / "run" / "results.json").exists()

@@ -130,3 +130,28 @@ def test_a_questions_recitation_and_answer_do_not_depend_on_the_others_in_its_ba
         alone = recite(model, vocab, [q], max_chars, answers=True)[0]
         assert alone.line.text == r.line.text and alone.answer.text == r.answer.text
         assert len(r.line.text) <= max(0, min(max_chars, model.max_len + 1) - len(q) - 1)
+
+
+@pytest.mark.parametrize("prune", [True, False])
+def test_span_scoring_near_the_models_last_position(make_model, vocab, prune):
+    """A question whose prompt nearly fills the model, scored in one chunk with a question whose
+    carrier is long: the first row's padding reaches past the model's last position (it used to
+    index past the position table and fail after a whole recipe's training). Both questions get the
+    reference's span and score."""
+    from factgpt.recite import best_spans, best_spans_reference
+
+    model = make_model("vanilla", seed=5, block_size=96).eval()
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    qs = ["Where was Ann Lee born?", "Where was Bo born?"]
+    # the first prompt `QUESTION RECITATION⁇` is 94 characters: only the one-letter span "a" fits
+    # after it; the second's is 62, with carriers of up to 31 characters
+    recs = ["born in Rome and raised in a town by the sea, where he was a poet, an",
+            "born in Saint Petersburg-on-Sea, Ruritania"]
+    assert len(qs[0] + " " + recs[0]) + 1 == 94
+    got = best_spans(model, vocab, qs, recs, prune=prune)
+    ref = best_spans_reference(model, vocab, qs, recs)
+    assert [g[0] for g in got] == [r[0] for r in ref]
+    assert [g[1] for g in got] == pytest.approx([r[1] for r in ref], abs=1e-4)

@@ -27,8 +27,12 @@ from .sources import recipe_source
 from .spec import Recipe, essential_settings, load_recipe
 
 def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True,
-             variant: str = "vanilla", heldout_n: int = HELDOUT_N) -> dict[str, Any]:
-    """Pretrain and finetune one seed of a recipe; held-out and dev accuracy with the seconds of each stage."""
+             variant: str = "vanilla", heldout_n: int = HELDOUT_N, save_to: Path | None = None,
+             meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pretrain and finetune one seed of a recipe; held-out and dev accuracy with the seconds of each stage.
+
+    save_to: where the trained model goes (with meta and the held-out questions it never trained on),
+    written before it is evaluated, so that an evaluation that fails keeps the training it followed."""
     data = DataBundle.load(recipe.profile.model.block_size, heldout_n)
     vocab, block = data.vocab, data.block_size
     torch.manual_seed(seed)
@@ -46,6 +50,9 @@ def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True
         ft = finetune_on(pre.model, data, recipe.profile, seed, device, f"finetune {recipe.name} seed {seed}", quiet)
         model, ft_loss = ft.model, ft.progress.history[-1]["loss"]
     seconds["finetune"] = time.time() - t0
+    if save_to is not None:
+        save_to.parent.mkdir(parents=True, exist_ok=True)
+        save_model(save_to, model, vocab, {**(meta or {}), "heldout_questions": [r.question for r in data.heldout]})
     t0 = time.time()
     scores: dict[str, Any] = {}
     lines = training_lines(recipe, data.corpus.text)
@@ -70,8 +77,7 @@ def run_once(recipe: Recipe, seed: int, device: torch.device, quiet: bool = True
     seconds["total"] = sum(seconds.values())
     return {"seed": seed, **scores, "seconds": seconds,
             "final_loss": {"pretrain": pre.progress.history[-1]["loss"], "finetune": ft_loss},
-            "parameters": model.num_params(), "_predictions": predictions,
-            "_model": model, "_heldout": [r.question for r in data.heldout]}
+            "parameters": model.num_params(), "_predictions": predictions}
 
 
 def write_recipe_predictions(folder: Path, predictions: dict[str, list[tuple[str, str, str, str]]]) -> None:
@@ -125,19 +131,17 @@ def run_recipe(opts: RecipeOptions) -> int:
     say(f"recipe {recipe.name} (track {recipe.spec.track}): {recipe.description}")
     runs: list[dict[str, Any]] = list(prior["runs"]) if prior else []
     commands = [*(_commands(prior) if prior else []), command_line(opts.argv)]
-    vocab = DataBundle.load(recipe.profile.model.block_size).vocab
     for seed in seeds:
         if any(r["seed"] == seed for r in runs):
             say(f"[seed {seed}] done in an earlier piece")
             continue
-        r = run_once(recipe, seed, device, quiet=opts.quiet)
-        write_recipe_predictions(folder / f"seed{seed}", r.pop("_predictions"))
         # The trained model, with what it needs to answer (cut, spec) and which
         # questions it never trained on (the held-out slice chooses thresholds).
-        save_model(folder / f"seed{seed}" / "model.safetensors", r.pop("_model"), vocab,
-                   {"recipe": recipe.name, "seed": seed, "max_chars": recipe.profile.data.max_chars,
-                    "data": asdict(recipe.profile.data), "spec": recipe.spec.__dict__,
-                    "heldout_questions": r.pop("_heldout"), "commit": commit})
+        meta = {"recipe": recipe.name, "seed": seed, "max_chars": recipe.profile.data.max_chars,
+                "data": asdict(recipe.profile.data), "spec": recipe.spec.__dict__, "commit": commit}
+        r = run_once(recipe, seed, device, quiet=opts.quiet, save_to=folder / f"seed{seed}" / "model.safetensors",
+                     meta=meta)
+        write_recipe_predictions(folder / f"seed{seed}", r.pop("_predictions"))
         runs.append(r)
         runs.sort(key=lambda x: x["seed"])
         say(f"[seed {seed}] held-out {r['heldout']['accuracy']:.1f}%, dev {r['dev']['accuracy']:.1f}% "
