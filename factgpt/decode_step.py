@@ -46,7 +46,7 @@ class StepWeights:
     """The model's weights laid out for the step, and the parameter versions they were taken at."""
 
     layers: tuple[_Layer, ...]
-    versions: tuple[int, ...]
+    versions: tuple[tuple[int, int], ...]
 
 
 def supports(model: GPT, precision: str) -> bool:
@@ -57,13 +57,15 @@ def supports(model: GPT, precision: str) -> bool:
             and not c.reference and model.head.weight.dtype == torch.float32)
 
 
-def _versions(model: GPT) -> tuple[int, ...]:
-    return tuple(p._version for p in model.parameters())
+def _versions(model: GPT) -> tuple[tuple[int, int], ...]:
+    # a version counts in-place changes; the address changes when a parameter is replaced (model.to())
+    return tuple((p._version, p.data_ptr()) for p in model.parameters())
 
 
 def step_weights(model: GPT) -> StepWeights:
     """The laid-out weights, kept on the model and taken again whenever a parameter has changed
-    since (a training step or a load changes them in place, which bumps their version)."""
+    since (a training step or a load changes them in place, which bumps their version; moving the
+    model replaces them)."""
     versions = _versions(model)
     cached: StepWeights | None = getattr(model, "_step_weights", None)
     if cached is not None and cached.versions == versions:

@@ -50,6 +50,9 @@ def test_laid_out_weights_follow_the_parameters(make_model, vocab, monkeypatch, 
     with torch.no_grad():
         model.blocks[0].mlp[0].weight.mul_(-1.5)
     assert step_weights(model) is not before
+    moved = step_weights(model)
+    model.to(torch.float64).to(torch.float32)  # new tensors, same values
+    assert step_weights(model) is not moved
     fast, _ = decode(model, vocab, prompts, 20, True, monkeypatch)
     ref, _ = decode(model, vocab, prompts, 20, False, monkeypatch)
     assert [p.text for p in fast] == [p.text for p in ref]
