@@ -590,9 +590,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """The `factgpt` console script: main(), then for `ask` an exit that skips the interpreter's
-    teardown. With torch loaded, tearing the interpreter down takes 0.4-0.8 s of a 2-core CPU (2-core
-    AVX2 EPYC: `import torch` then a normal exit against os._exit), a third of a question's whole
-    latency; `ask` has written everything it writes to stdout and stderr, which are flushed first."""
+    teardown. With torch loaded, tearing the interpreter down took a quarter to a third of a
+    question's whole latency on a 2-core CPU (`import torch` then a normal exit, against os._exit;
+    docs/speed.md); `ask` has written everything it writes to stdout and stderr, flushed first."""
     rc = main()
     if sys.argv[1:2] == ["ask"]:
         sys.stdout.flush()
