@@ -82,10 +82,15 @@ def main() -> None:
     questions = dev + made_up
     port = free_port()
     url = f"http://127.0.0.1:{port}/api/ask"
-    proc = start_server(port)
+    proc = start_server(port, threads=None)  # as a user starts it: torch's own thread count
     try:
         with ThreadPoolExecutor(args.clients) as pool:  # warm-up: batches as large as the load's
             list(pool.map(lambda q: post(url, q), test_questions(args.clients * 4)))
+        def info() -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=10) as r:
+                return json.loads(r.read())
+
+        server_threads = info()["torch_threads"]
         mem_before = rss_mb(proc.pid)
         warm = [post(url, dev[i % len(dev)])[2] for i in range(WARM_REQUESTS)]
 
@@ -100,11 +105,15 @@ def main() -> None:
                 if code == 200:
                     got[q] = body["answers"][0]
 
+        before = info()
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             list(pool.map(one, questions))
         wall = time.perf_counter() - t0
         mem_after = rss_mb(proc.pid)
+        after = info()
+        batches = after["batches_decoded"] - before["batches_decoded"]
+        per_batch = (after["questions_decoded"] - before["questions_decoded"]) / max(1, batches)
 
         burst_codes: dict[int, int] = {}
         burst_lat: list[float] = []
@@ -137,14 +146,16 @@ def main() -> None:
     record = {
         "what": "factgpt serve under load on loopback: one question a request",
         "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
-        "device": device_name(torch.device("cpu")), "torch": torch.__version__, "threads": os.cpu_count(), "commit": git_commit(),
+        "device": device_name(torch.device("cpu")), "torch": torch.__version__, "threads": os.cpu_count(),
+        "server_torch_threads": server_threads, "commit": git_commit(),
         "warm_single": {"requests": WARM_REQUESTS, "p50_ms": 1000 * statistics.median(warm),
                         "p99_ms": 1000 * pct(warm, 0.99)},
         "load": {"clients": args.clients, "questions": len(questions), "dev": len(dev), "made_up": len(made_up),
                  "seconds": wall, "questions_per_second": len(questions) / wall,
                  "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * pct(lat, 0.99),
                  "status": {str(k): v for k, v in sorted(codes.items())},
-                 "errors": sum(v for k, v in codes.items() if k != 200)},
+                 "errors": sum(v for k, v in codes.items() if k != 200),
+                 "batches": batches, "questions_per_batch": per_batch},
         "burst": {"requests": args.burst, "queue_bound": QUEUE_BOUND,
                   "status": {str(k): v for k, v in sorted(burst_codes.items())},
                   "p99_ms_of_503": 1000 * pct(burst_lat, 0.99) if burst_lat else None},

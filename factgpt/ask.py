@@ -25,6 +25,7 @@ from .evaluate import predict
 from .grounded import CONFIDENCE, AbstentionRule, answer_questions
 from .pipeline import load_corpus
 from .questions import Question, parse_question
+from .speculative import Drafter
 from .vocab import Vocab
 
 
@@ -131,8 +132,10 @@ def answer(model_path: str, questions_in: list[str] | None, lines: Iterable[str]
 class Asker:
     """A loaded model and its rule, answering checked questions in batches (ask and serve)."""
 
-    def __init__(self, model, vocab: Vocab, meta: dict[str, Any]):
-        self.model, self.vocab, self.meta = model, vocab, meta
+    def __init__(self, model, vocab: Vocab, meta: dict[str, Any], drafter: Drafter | None = None):
+        """drafter: guesses for decoding a lone question speculatively (serve builds one from the
+        corpus: the same answers, a lone question's line in fewer passes)."""
+        self.model, self.vocab, self.meta, self.drafter = model, vocab, meta, drafter
         self.recites = bool(meta.get("spec", {}).get("recite"))
         self.rule = AbstentionRule.from_meta(meta) if self.recites else None
         self.max_chars = int(meta.get("max_chars") or model.config.block_size)
@@ -150,7 +153,8 @@ class Asker:
         span = self.meta["spec"].get("span_answer", True)
         # the free answer after the line is decoded only where something reads it: one decoding fewer
         free = not span or (self.rule is not None and "free_answer" in self.rule.thresholds)
-        got = answer_questions(self.model, self.vocab, texts, self.max_chars, self.rule, span, free_answers=free)
+        got = answer_questions(self.model, self.vocab, texts, self.max_chars, self.rule, span, free_answers=free,
+                               drafter=self.drafter)
         out = []
         for q, a in zip(qs, got):
             # the score that decided: the first one the rule failed on, else the answer's own score

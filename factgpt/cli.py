@@ -420,11 +420,14 @@ def cmd_serve(args) -> int:
     from .pipeline import load_corpus
     from .precision import resolve_device
     from .serve import create_app, model_info
+    from .speculative import Drafter
 
     path = _model_path(args.model)
     corpus = load_corpus(bundled_path("wiki.txt"))
     model, meta = load_model(path, vocab=corpus.vocab, device=resolve_device(args.device, mps=True))
     asker = Asker(model, corpus.vocab, meta)
+    if asker.recites:  # a lone question's line decoded speculatively, with guesses read off the corpus
+        asker.drafter = Drafter(corpus.text, corpus.vocab)
     app = create_app(asker, model_info(args.model or f"{DEFAULT_MODEL} (shipped)", meta, asker))
     print(f"serving {args.model or DEFAULT_MODEL} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr,
           flush=True)

@@ -90,27 +90,29 @@ def step_weights(model: GPT) -> StepWeights:
 @torch.no_grad()
 def lean_step(model: GPT, w: StepWeights, tok: torch.Tensor, pos: torch.Tensor, cache: KVCache,
               filled: int) -> torch.Tensor:
-    """Logits (B, vocab) after feeding tok (B,) at positions pos (B,), writing each layer's key and
-    value into the cache at pos. filled: one more than the largest position of pos, so that
-    attention reads slots 0 .. filled-1 only (a row's slots after its own position are masked)."""
+    """Logits (B, T, vocab) after feeding tok (B, T) at positions pos (B, T) (T = 1 in a decoding
+    step, more where speculative decoding checks a guess; a row's positions distinct), writing
+    each layer's keys and values into the cache at pos. filled: one more than the largest position
+    of pos, so that attention reads slots 0 .. filled-1 only (a query sees its row's slots up to
+    its own position)."""
     c = model.config
-    B, C, nh = tok.shape[0], c.n_embd, c.n_head
+    (B, T), C, nh = tok.shape, c.n_embd, c.n_head
     hs = C // nh
-    rows = torch.arange(B, device=tok.device)
+    rows = torch.arange(B, device=tok.device)[:, None]
     x = model.tok_emb.weight[tok] + model.pos_emb[0][pos]  # type: ignore[index]
-    seen = (torch.arange(filled, device=tok.device)[None, :] <= pos[:, None])[:, None, None]  # (B, 1, 1, S)
+    seen = (torch.arange(filled, device=tok.device)[None, None, :] <= pos[:, :, None])[:, None]  # (B, 1, T, S)
     scale = 1.0 / math.sqrt(hs)
     for i, L in enumerate(w.layers):
         h = F.layer_norm(x, (C,), *L.ln1)
-        q, k, v = torch.addmm(L.qkv_b, h, L.qkv_t).view(B, 3, nh, hs).unbind(1)
+        q, k, v = torch.addmm(L.qkv_b, h.view(B * T, C), L.qkv_t).view(B, T, 3, nh, hs).unbind(2)
         K, V = cache.k[i], cache.v[i]
         K[rows, :, pos] = k
         V[rows, :, pos] = v
-        # one query a row: SDPA was faster than a batched matrix-vector product here, for one row
+        # few queries a row: SDPA was faster than batched matrix-vector products here, for one row
         # and for 32 (a microbenchmark on a 2-core AVX2 EPYC); bench/decode_step.py times the whole
-        y = F.scaled_dot_product_attention(q.unsqueeze(2), K[:, :, :filled], V[:, :, :filled], attn_mask=seen,
-                                           scale=scale).reshape(B, C)
-        x = x + torch.addmm(L.proj_b, y, L.proj_t)
-        h = F.gelu(torch.addmm(L.fc_b, F.layer_norm(x, (C,), *L.ln2), L.fc_t))
-        x = x + torch.addmm(L.out_b, h, L.out_t)
+        y = F.scaled_dot_product_attention(q.transpose(1, 2), K[:, :, :filled], V[:, :, :filled], attn_mask=seen,
+                                           scale=scale).transpose(1, 2).reshape(B * T, C)
+        x = x + torch.addmm(L.proj_b, y, L.proj_t).view(B, T, C)
+        h = F.gelu(torch.addmm(L.fc_b, F.layer_norm(x, (C,), *L.ln2).view(B * T, C), L.fc_t))
+        x = x + torch.addmm(L.out_b, h, L.out_t).view(B, T, C)
     return model.head(model.ln_f(x))

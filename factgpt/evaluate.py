@@ -132,7 +132,7 @@ def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_ne
         # a row at the model's last position stays there: what it decodes further is cut
         pos = (lens + t).clamp(max=model.max_len - 1)
         if lean is not None:
-            last = lean_step(model, lean, nxt, pos, cache, filled=min(P + t, model.max_len - 1) + 1)
+            last = lean_step(model, lean, nxt[:, None], pos[:, None], cache, filled=min(P + t, model.max_len - 1) + 1)[:, 0]
             continue
         with autocast(precision, dev):
             logits, _ = model(nxt[:, None], layout=Layout(pos=pos[:, None]), cache=cache)

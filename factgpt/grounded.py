@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from .model import GPT
 from .recite import Recitation, answers_after, recite, recite_and_spans
+from .speculative import Drafter
 from .vocab import Vocab
 
 
@@ -110,7 +111,7 @@ class GroundedAnswer:
 
 def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: int,
                      rule: AbstentionRule | None = None, span_answer: bool = True,
-                     free_answers: bool = True) -> list[GroundedAnswer]:
+                     free_answers: bool = True, drafter: Drafter | None = None) -> list[GroundedAnswer]:
     """Recite and answer every question; refuse those whose score falls below the rule's threshold.
 
     The one recite-then-answer of the package: `ask`, `serve`, `evaluate`, abstention, the
@@ -118,11 +119,13 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
     recitation's most likely word run (recite.recite_and_spans: best_spans read off the
     recitation's own cache); else the freely decoded answer.
     free_answers=False (span answers only, and a rule that does not read free_answer) decodes the
-    free answer only where the line has no span to answer with: a decoding fewer a question."""
+    free answer only where the line has no span to answer with: a decoding fewer a question.
+    drafter: a lone question's line is decoded speculatively with its guesses (the same line, in
+    fewer passes; speculative.py)."""
     if not free_answers and (not span_answer or (rule is not None and "free_answer" in rule.thresholds)):
         raise ValueError("the free answers are needed: without span answers, or by a rule on free_answer")
     if span_answer:
-        recs, spans = recite_and_spans(model, vocab, questions, max_chars, answers=free_answers)
+        recs, spans = recite_and_spans(model, vocab, questions, max_chars, answers=free_answers, drafter=drafter)
     else:
         recs, spans = recite(model, vocab, questions, max_chars, answers=free_answers), [None] * len(questions)
     need = [i for i, (r, sp) in enumerate(zip(recs, spans)) if r.answer is None and sp is None]

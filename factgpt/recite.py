@@ -18,6 +18,7 @@ import torch
 from .attention import KVCache
 from .evaluate import MAX_NEW, Prediction, decode_batch, decode_into_cache
 from .model import GPT, Layout
+from .speculative import Drafter, decode_one
 from .vocab import MASK, Vocab
 
 
@@ -42,15 +43,20 @@ def recite(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch
     return out
 
 
-def _recite_batch(model: GPT, vocab: Vocab, qs: list[str], max_chars: int) -> tuple[list[Prediction], KVCache | None]:
+def _recite_batch(model: GPT, vocab: Vocab, qs: list[str], max_chars: int,
+                  drafter: Drafter | None = None) -> tuple[list[Prediction], KVCache | None]:
     """One batch's recited lines, each cut to its own room, and the decoding's key/value cache
     (None where no question leaves room to recite). Each row's room ends before the decoding's
     last step (one more is run to see whether ⁇ follows), so every recited character was fed back
-    into the cache: slots 0 .. len(QUESTION ) + len(line) - 1 of a row hold `QUESTION LINE`."""
+    into the cache: slots 0 .. len(QUESTION ) + len(line) - 1 of a row hold `QUESTION LINE`.
+    drafter: a lone question is decoded speculatively with its guesses (the same characters)."""
     first = [vocab.encode(q + " ") for q in qs]
     room = _room(model, first, max_chars)
     if max(room) == 0:
         return [Prediction("", 1.0, 0.0)] * len(qs), None
+    if drafter is not None and len(qs) == 1:
+        one, cache = decode_one(model, vocab, first[0], room[0] + 1, drafter)
+        return [_cut(one, room[0])], cache
     raw, cache = decode_into_cache(model, vocab, first, max(room) + 1)
     return [_cut(p, n) for p, n in zip(raw, room)], cache
 
@@ -220,12 +226,13 @@ def _score_group(model: GPT, vocab: Vocab, g: list[int], cache, lens: torch.Tens
 
 @torch.no_grad()
 def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch_size: int = 512,
-                     answers: bool = True, prune: bool = True,
-                     stats: dict[str, int] | None = None) -> tuple[list[Recitation], list[tuple[str, float] | None]]:
+                     answers: bool = True, prune: bool = True, stats: dict[str, int] | None = None,
+                     drafter: Drafter | None = None) -> tuple[list[Recitation], list[tuple[str, float] | None]]:
     """recite() and best_spans() of its recitations, the same up to float rounding, without the
     prompt pass: the recitation's own key/value cache already holds `QUESTION RECITATION` (the
     recited characters were fed back one by one), so only the closing ⁇ is run, one step for the
-    whole batch, before the carriers read it."""
+    whole batch, before the carriers read it. drafter: a lone question's line is decoded
+    speculatively (speculative.py), the same line in fewer passes."""
     model.eval()
     dev = next(model.parameters()).device
     _count_into(stats)
@@ -233,7 +240,7 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
     spans: list[tuple[str, float] | None] = []
     for s in range(0, len(questions), batch_size):
         qs = questions[s : s + batch_size]
-        lines, decoded = _recite_batch(model, vocab, qs, max_chars)  # as recite() decodes: the same lines
+        lines, decoded = _recite_batch(model, vocab, qs, max_chars, drafter)  # as recite() decodes: the same lines
         texts = [ln.text for ln in lines]
         cands = _Candidates.of(model, vocab, qs, texts)
         g = [i for i in range(len(qs)) if cands.carriers[i]]  # the others: no span fits

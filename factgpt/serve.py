@@ -2,12 +2,13 @@
 
   GET  /           the page: a question box, the answer, the recited line with the place
                    marked and every character shaded by the model's confidence in it
-  GET  /api/info   the model's provenance and its abstention rule
+  GET  /api/info   the model's provenance, its abstention rule, and the batches decoded so far
   POST /api/ask    {"questions": [...]} (or {"question": "..."}) → {"answers": [...]}, each
                    answer the object `factgpt ask --json` prints for that question, in order
 
 Concurrent requests are answered together: the first question to arrive opens a
-short window (BATCH_WINDOW_S) in which others join its batch, and the batch is
+short window (BATCH_WINDOW_S) in which others join its batch (a lone question
+after a lone one, one user's, does not wait), and the batch is
 decoded at once on one worker thread (the model is not thread-safe, and one
 batch uses the cores better than many small ones). What waits is bounded: past
 QUEUE_BOUND questions pending, a request is answered 503 at once instead of
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import torch
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
@@ -40,7 +42,7 @@ from .errors import InputError
 MAX_QUESTIONS = 64  # a request's questions
 MAX_BODY_BYTES = 16 * 1024
 QUEUE_BOUND = 256  # questions waiting or being decoded
-BATCH_WINDOW_S = 0.01
+BATCH_WINDOW_S = 0.025
 MAX_BATCH = 64  # questions decoded together
 
 
@@ -80,7 +82,9 @@ class Batcher:
                  bound: int = QUEUE_BOUND):
         self.asker, self.window_s, self.max_batch, self.bound = asker, window_s, max_batch, bound
         self.pending = 0  # questions accepted and not yet answered
-        self.batches = 0
+        self.batches = 0  # batches decoded, and the questions in them
+        self.questions = 0
+        self._last = 1  # questions in the last batch
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task | None = None
         # One thread for every batch: the model is not thread-safe, and each new thread would get
@@ -125,7 +129,14 @@ class Batcher:
             jobs = [await self._queue.get()]
             n = len(jobs[0].questions)
             deadline = loop.time() + self.window_s
-            while n < self.max_batch:
+            while n < self.max_batch and not self._queue.empty():  # what is already waiting joins
+                job = self._queue.get_nowait()
+                jobs.append(job)
+                n += len(job.questions)
+            # Then, under load, the batch waits out the window for more: the clients answered
+            # together come back together, and two halves that took turns would each be decoded at
+            # a half batch's worse rate. A lone question after a lone one (one user) does not wait.
+            while n < self.max_batch and self._last > 1:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
@@ -144,6 +155,8 @@ class Batcher:
                         j.done.set_exception(e)
                 continue
             self.batches += 1
+            self.questions += len(questions)
+            self._last = len(questions)
             k = 0
             for j in jobs:
                 if not j.done.done():
@@ -190,7 +203,7 @@ def create_app(asker: Asker, info: dict[str, Any], **batcher: Any) -> Starlette:
         return HTMLResponse(page)
 
     async def api_info(request: Request) -> JSONResponse:
-        return JSONResponse(info)
+        return JSONResponse({**info, "batches_decoded": batch.batches, "questions_decoded": batch.questions})
 
     async def api_ask(request: Request) -> JSONResponse:
         declared = request.headers.get("content-length")
@@ -232,4 +245,5 @@ def model_info(path: str, meta: dict[str, Any], asker: Asker) -> dict[str, Any]:
     return {"model": path, "recites": asker.recites,
             "rule": asker.rule.thresholds if asker.rule else None,
             "shipped_from": shipped, "abstention": meta.get("abstention"),
+            "torch_threads": torch.get_num_threads(),
             "examples": ["Khatchig Mouradian", "Where was Daniel M. Hausman born?", "Where was Zorblax Quimby born?"]}

@@ -119,6 +119,23 @@ def test_concurrent_questions_share_a_batch_and_a_full_queue_says_busy_at_once()
     assert [len(g) for g in got] == [1, 1, 1] and pending == 0
 
 
+def test_a_lone_question_after_a_lone_one_does_not_wait_out_the_window():
+    async def scenario():
+        slow = SlowAsker()
+        slow.release.set()
+        b = Batcher(slow, window_s=600, max_batch=8, bound=8)  # a window no answer could wait out
+        await b.start()
+        q = [parse_question("Ann Example")]
+        lone = [await asyncio.wait_for(b.ask(q), 60) for _ in range(2)]
+        together = await asyncio.wait_for(asyncio.gather(*[b.ask(q) for _ in range(3)]), 60)
+        await b.stop()
+        return slow.batches, lone, together
+
+    batches, lone, together = asyncio.run(scenario())
+    # the three sent at once were all waiting when the worker looked: one batch, without the window
+    assert batches == [1, 1, 3] and len(lone) == 2 and len(together) == 3
+
+
 def test_mps_is_a_clear_error_where_torch_has_none():
     import torch
 
@@ -137,10 +154,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, threads: int | None = 1) -> subprocess.Popen:
+    """`factgpt serve` on loopback, up and answering. threads: torch's threads (OMP_NUM_THREADS); the
+    tests use one so as not to contend with the test process, None leaves torch's default (all cores)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     proc = subprocess.Popen([sys.executable, "-m", "factgpt", "serve", "--port", str(port), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
