@@ -246,15 +246,21 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
         g = [i for i in range(len(qs)) if cands.carriers[i]]  # the others: no span fits
         scores: list[dict[str, float]] = [{} for _ in qs]
         if g and decoded is not None:
-            # the kept rows' keys and values, in a cache with room for each prompt's ⁇ and carriers
-            keep, n = torch.tensor(g).to(dev), min(decoded.k.shape[3], model.max_len)  # no slot past the last
-            cache = model.new_cache(len(g), model.max_len, dtype=decoded.k.dtype)
-            cache.k[:, :, :, :n], cache.v[:, :, :, :n] = decoded.k[:, keep, :, :n], decoded.v[:, keep, :, :n]
-            if cache.tokens is not None:
-                cache.tokens[:, :n] = decoded.tokens[keep, :n]
             sub = _Candidates([cands.prompts[i] for i in g], [cands.spans_of[i] for i in g],
                               [cands.carriers[i] for i in g])
             lens = torch.tensor([len(p) for p in sub.prompts])
+            # The kept rows' keys and values, with a slot for each prompt's ⁇ (the carriers read
+            # copies, _score_carriers): the decoding's own cache where it keeps every row and has
+            # that slot, else a copy of the kept rows, no larger than the prompts need.
+            need, have = int(lens.max()), decoded.k.shape[3]
+            if len(g) == len(qs) and have >= need:
+                cache = decoded
+            else:
+                keep, n = torch.tensor(g).to(dev), min(have, need)
+                cache = model.new_cache(len(g), need, dtype=decoded.k.dtype)
+                cache.k[:, :, :, :n], cache.v[:, :, :, :n] = decoded.k[:, keep, :, :n], decoded.v[:, keep, :, :n]
+                if cache.tokens is not None:
+                    cache.tokens[:, :n] = decoded.tokens[keep, :n]
             # The ⁇ after each recitation, into its slot (a cut line's cache holds the next character there).
             close = torch.full((len(g), 1), vocab.stoi[MASK], dtype=torch.long, device=dev)
             logits, _ = model(close, layout=Layout(pos=(lens - 1)[:, None].to(dev)), cache=cache)
@@ -281,10 +287,13 @@ def _score_carriers(model: GPT, vocab: Vocab, rows: list[tuple[int, int, str, fl
         chunk = rows[k : k + 64]
         S = max(len(c) for _, _, c, _ in chunk)
         owner = torch.tensor([r for r, _, _, _ in chunk])
-        reads = model.new_cache(len(chunk), 1)  # then given its question's keys and values, row by row
-        reads.k, reads.v = cache.k[:, owner.to(dev)], cache.v[:, owner.to(dev)]
+        # each row's question's keys and values, in slots enough for its prompt and carrier only
+        n = min(int((lens[owner] + S).max()), model.max_len)
+        m, o = min(n, cache.k.shape[3]), owner.to(dev)
+        reads = model.new_cache(len(chunk), n, dtype=cache.k.dtype)
+        reads.k[:, :, :, :m], reads.v[:, :, :, :m] = cache.k[:, o, :, :m], cache.v[:, o, :, :m]
         if cache.tokens is not None:
-            reads.tokens = cache.tokens[owner.to(dev)].clone()
+            reads.tokens[:, :m] = cache.tokens[o, :m]
         y = torch.zeros(len(chunk), S, dtype=torch.long)
         for j, (_, _, c, _) in enumerate(chunk):
             y[j, : len(c)] = torch.tensor(vocab.encode(c))
