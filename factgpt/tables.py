@@ -240,14 +240,17 @@ def serve_table(r: dict[str, Any]) -> str:
     """bench/serve_load.py's record against the targets of a 2-core CPU."""
     w, ld, b, m = r["warm_single"], r["load"], r["burst"], r["memory_mb"]
     codes = lambda d: ", ".join(f"{n} × {c}" for c, n in d.items())  # noqa: E731
+    threads = f" · the server on {r['server_torch_threads']} torch threads" if "server_torch_threads" in r else ""
+    batches = (f"; {ld['batches']} batches of {ld['questions_per_batch']:.1f} questions on average"
+               if "batches" in ld else "")
     return "\n".join([
-        f"{r['device']} · torch {r['torch']} · commit `{short_commit(r['commit'])}` · `{r['command'].strip()}`",
+        f"{r['device']}{threads} · torch {r['torch']} · commit `{short_commit(r['commit'])}` · `{r['command'].strip()}`",
         "",
         "| measure | result | target |",
         "|---|---|---|",
         f"| warm single question, p50 / p99 | {w['p50_ms']:.0f} / {w['p99_ms']:.0f} ms ({w['requests']} requests) | p50 ≤ 100 ms |",
         f"| {ld['clients']} clients, {ld['questions']} questions ({ld['dev']} dev, {ld['made_up']} made-up) "
-        f"| {ld['questions_per_second']:.1f} questions/s; p50 {ld['p50_ms'] / 1000:.2f} s, p99 {ld['p99_ms'] / 1000:.2f} s "
+        f"| {ld['questions_per_second']:.1f} questions/s; p50 {ld['p50_ms'] / 1000:.2f} s, p99 {ld['p99_ms'] / 1000:.2f} s{batches} "
         f"| ≥ 50/s, p99 ≤ 2 s |",
         f"| errors under load | {ld['errors']} ({codes(ld['status'])}) | 0 |",
         f"| burst of {b['requests']} requests, queue bound {b['queue_bound']} | {codes(b['status'])}; the 503s within "
