@@ -16,6 +16,7 @@ once every good question is answered.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -37,7 +38,8 @@ class Reply:
     recited_line: str | None  # None for a model that does not recite
     first_prob: float | None = None  # a model that does not recite: its first answer character's probability
     line_confidence: float | None = None  # a recite model: how surely the line was recited (line_mean)
-    answer_confidence: float | None = None  # a recite model: how surely the answer was read off it (span)
+    answer_confidence: float | None = None  # a recite model: how surely the answer was read off it (span); None
+    # where it was refused for want of a line (no answer was read off it)
     no_line: bool = False  # refused for want of a stored line (else: the answer was not clear in it)
     confidence_score: str = "answer_probability"  # the name of the score in `confidence`
     threshold: float | None = None  # the rule's threshold on that score (None: no rule)
@@ -54,7 +56,7 @@ class Reply:
             d["recited_char_confidence"] = [round(p, 4) for p in self.char_confidence]
         if self.line_confidence is not None:
             d |= {"line_confidence": round(self.line_confidence, 6),
-                  "answer_confidence": round(self.answer_confidence or 0.0, 6),
+                  "answer_confidence": None if self.answer_confidence is None else round(self.answer_confidence, 6),
                   "refused_for": None if self.answer is not None else ("no_line" if self.no_line else "unclear_answer")}
         return d
 
@@ -153,15 +155,17 @@ class Asker:
         span = self.meta["spec"].get("span_answer", True)
         # the free answer after the line is decoded only where something reads it: one decoding fewer
         free = not span or (self.rule is not None and "free_answer" in self.rule.thresholds)
+        # a question refused for want of a line has no answer read off it: only the line score decided
         got = answer_questions(self.model, self.vocab, texts, self.max_chars, self.rule, span, free_answers=free,
-                               drafter=self.drafter)
+                               drafter=self.drafter, read_refused_lines=False)
         out = []
         for q, a in zip(qs, got):
             # the score that decided: the first one the rule failed on, else the answer's own score
             score = next((k for k, t in self.rule.thresholds.items() if a.scores[k] < t), None) if self.rule else None
             score = score or (list(self.rule.thresholds)[-1] if self.rule else CONFIDENCE)
+            span_score = None if math.isnan(a.scores["span"]) else a.scores["span"]  # nan: not read (refused)
             out.append(Reply(q.text, a.answer, a.scores[score], a.recitation, None, a.scores["line_mean"],
-                             a.scores["span"], a.no_line, score, self.rule.thresholds.get(score) if self.rule else None,
+                             span_score, a.no_line, score, self.rule.thresholds.get(score) if self.rule else None,
                              q.asked, q.form, a.recitation_probs))
         return out
 

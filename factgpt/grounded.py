@@ -59,6 +59,7 @@ SCORES: dict[str, Callable[[Recitation, float | None], float]] = {
     "line_mean_x_span": _line_mean_x_span,  # what `ask` shows as the answer's confidence
 }
 CONFIDENCE = "line_mean_x_span"
+LINE_SCORES = ("line_min", "line_mean")  # the scores of the recited line alone
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ class GroundedAnswer:
 
 def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: int,
                      rule: AbstentionRule | None = None, span_answer: bool = True,
-                     free_answers: bool = True, drafter: Drafter | None = None) -> list[GroundedAnswer]:
+                     free_answers: bool = True, drafter: Drafter | None = None,
+                     read_refused_lines: bool = True) -> list[GroundedAnswer]:
     """Recite and answer every question; refuse those whose score falls below the rule's threshold.
 
     The one recite-then-answer of the package: `ask`, `serve`, `evaluate`, abstention, the
@@ -121,21 +123,36 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
     free_answers=False (span answers only, and a rule that does not read free_answer) decodes the
     free answer only where the line has no span to answer with: a decoding fewer a question.
     drafter: a lone question's line is decoded speculatively with its guesses (the same line, in
-    fewer passes; speculative.py)."""
+    fewer passes; speculative.py).
+    read_refused_lines=False: where the rule's first score is a line score (LINE_SCORES) and the
+    recited line falls below it, the question is refused for want of a line whatever its answer
+    would be, so no answer is read off that line: its guess is "" and its answer scores NaN
+    (`ask` and `serve`, which show only the score that decided; the analyses read every score)."""
     if not free_answers and (not span_answer or (rule is not None and "free_answer" in rule.thresholds)):
         raise ValueError("the free answers are needed: without span answers, or by a rule on free_answer")
+    first = next(iter(rule.thresholds)) if rule is not None else None
+    read = None
+    if not read_refused_lines and first in LINE_SCORES:
+        line_ok = SCORES[first]
+        read = lambda line: line_ok(Recitation(line, None), None) >= rule.thresholds[first]  # noqa: E731
     if span_answer:
-        recs, spans = recite_and_spans(model, vocab, questions, max_chars, answers=free_answers, drafter=drafter)
+        recs, spans = recite_and_spans(model, vocab, questions, max_chars, answers=free_answers, drafter=drafter,
+                                       read=read)
     else:
         recs, spans = recite(model, vocab, questions, max_chars, answers=free_answers), [None] * len(questions)
-    need = [i for i, (r, sp) in enumerate(zip(recs, spans)) if r.answer is None and sp is None]
+    unread = {i for i, r in enumerate(recs) if read is not None and not read(r.line)}
+    need = [i for i, (r, sp) in enumerate(zip(recs, spans)) if r.answer is None and sp is None and i not in unread]
     for i, a in zip(need, answers_after(model, vocab, [questions[i] for i in need], [recs[i].line.text for i in need])):
         recs[i].answer = a
     out = []
-    for q, r, sp in zip(questions, recs, spans, strict=True):
+    for i, (q, r, sp) in enumerate(zip(questions, recs, spans, strict=True)):
         logp = sp[1] if sp is not None else None
-        guess = sp[0] if sp is not None else r.answer.text
-        scores = {k: f(r, logp) for k, f in SCORES.items()}
+        if i in unread:  # refused on its line: nothing was read off it
+            guess = ""
+            scores = {k: f(r, None) if k in LINE_SCORES else math.nan for k, f in SCORES.items()}
+        else:
+            guess = sp[0] if sp is not None else r.answer.text
+            scores = {k: f(r, logp) for k, f in SCORES.items()}
         failing = rule.first_failing(scores) if rule else None
         no_line = failing is not None and failing == next(iter(rule.thresholds))  # type: ignore[union-attr]
         out.append(GroundedAnswer(q, guess, guess if failing is None else None, scores[CONFIDENCE], r.line.text,

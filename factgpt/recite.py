@@ -12,6 +12,7 @@ on evaluate.decode_batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -227,12 +228,14 @@ def _score_group(model: GPT, vocab: Vocab, g: list[int], cache, lens: torch.Tens
 @torch.no_grad()
 def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch_size: int = 512,
                      answers: bool = True, prune: bool = True, stats: dict[str, int] | None = None,
-                     drafter: Drafter | None = None) -> tuple[list[Recitation], list[tuple[str, float] | None]]:
+                     drafter: Drafter | None = None, read: Callable[[Prediction], bool] | None = None,
+                     ) -> tuple[list[Recitation], list[tuple[str, float] | None]]:
     """recite() and best_spans() of its recitations, the same up to float rounding, without the
     prompt pass: the recitation's own key/value cache already holds `QUESTION RECITATION` (the
     recited characters were fed back one by one), so only the closing ⁇ is run, one step for the
     whole batch, before the carriers read it. drafter: a lone question's line is decoded
-    speculatively (speculative.py), the same line in fewer passes."""
+    speculatively (speculative.py), the same line in fewer passes. read: which recited lines to
+    read a span off (None: every line); the others get no span and, with answers, no free answer."""
     model.eval()
     dev = next(model.parameters()).device
     _count_into(stats)
@@ -243,7 +246,8 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
         lines, decoded = _recite_batch(model, vocab, qs, max_chars, drafter)  # as recite() decodes: the same lines
         texts = [ln.text for ln in lines]
         cands = _Candidates.of(model, vocab, qs, texts)
-        g = [i for i in range(len(qs)) if cands.carriers[i]]  # the others: no span fits
+        # the others: no span fits, or the caller does not want this line read
+        g = [i for i in range(len(qs)) if cands.carriers[i] and (read is None or read(lines[i]))]
         scores: list[dict[str, float]] = [{} for _ in qs]
         if g and decoded is not None:
             sub = _Candidates([cands.prompts[i] for i in g], [cands.spans_of[i] for i in g],
@@ -270,7 +274,11 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
             for r, i in enumerate(g):
                 scores[i] = sub_scores[r]
         del decoded
-        got = answers_after(model, vocab, qs, texts) if answers else [None] * len(qs)
+        got: list[Prediction | None] = [None] * len(qs)
+        wanted = [i for i in range(len(qs)) if read is None or read(lines[i])] if answers else []
+        for i, a in zip(wanted, answers_after(model, vocab, [qs[i] for i in wanted], [texts[i] for i in wanted])
+                        if wanted else []):
+            got[i] = a
         recs += [Recitation(ln, a) for ln, a in zip(lines, got)]
         spans += cands.best(scores)
     return recs, spans

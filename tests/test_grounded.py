@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 import torch
@@ -50,6 +51,9 @@ def test_a_refused_question_says_it_does_not_know_with_its_evidence(refusing, ca
     got = json.loads(capsys.readouterr().out)
     assert got["answer"] is None and got["question"] == "Where was Zorblax Quimby born?"
     assert 0.0 <= got["confidence"] < 1.0 and isinstance(got["recited_line"], str)
+    # refused on the line score: that score decided, and no answer was read off the line
+    assert got["confidence_score"] == "line_min" and got["refused_for"] == "no_line"
+    assert got["answer_confidence"] is None and got["line_confidence"] > 0.0
 
 
 def test_questions_from_stdin_are_answered_one_a_line_in_order(answering, capsys, monkeypatch):
@@ -137,6 +141,28 @@ def test_answers_without_the_free_decoding_are_the_same_answers(make_model, voca
             assert all(b.free_answer == a.free_answer for a, b in zip(full, lean))
     with pytest.raises(ValueError):  # a rule on the free answer needs it decoded
         answer_questions(model, vocab, qs, 60, AbstentionRule({"free_answer": 0.5}), free_answers=False)
+
+
+@pytest.mark.parametrize("free_answers", [True, False])
+def test_a_line_refused_on_its_own_score_is_not_read(make_model, vocab, free_answers):
+    """read_refused_lines=False: the questions the rule refuses on the line score alone get the
+    same refusal (and the others the same answers and scores), without an answer read off the line."""
+    model = make_model("vanilla", seed=1)
+    qs = ["Where was Ann Lee born?", "Where was Bo Tang born?", "Where was Carl Maria von Weber born?",
+          "Where was Dee Ng born?"]
+    base = answer_questions(model, vocab, qs, 60)
+    t = sorted(a.scores["line_mean"] for a in base)[2]  # two lines below it, two at or above
+    rule = AbstentionRule({"line_mean": t, "line_mean_x_span": 0.0})
+    full = answer_questions(model, vocab, qs, 60, rule, free_answers=free_answers)
+    lean = answer_questions(model, vocab, qs, 60, rule, free_answers=free_answers, read_refused_lines=False)
+    for a, b in zip(full, lean):
+        assert (a.answer, a.recitation, a.no_line) == (b.answer, b.recitation, b.no_line)
+        assert b.scores["line_mean"] == pytest.approx(a.scores["line_mean"])
+        if a.scores["line_mean"] < t:  # refused for want of a line: nothing read
+            assert a.no_line and b.guess == "" and math.isnan(b.scores["span"]) and math.isnan(b.scores["free_answer"])
+        else:
+            assert b.guess == a.guess and b.scores == pytest.approx(a.scores, nan_ok=True)
+    assert sum(math.isnan(b.scores["span"]) for b in lean) == 2
 
 
 def _rec(guess: str, gold: str | None = None, **scores: float) -> Record:
