@@ -6,7 +6,8 @@ checked against `factgpt ask --json` for the same questions.
    concurrent clients;
 3. burst: --burst requests at once, past the server's queue bound, which should be answered 503
    at once rather than queued.
-The server's resident memory is read before the load (after one warm-up question) and after it.
+The server's resident memory is read before the load (after the single questions) and after it (after
+one more single question), and right after the load's last batch.
 
     python bench/serve_load.py                    # writes results/serve/load.json
 """
@@ -50,11 +51,17 @@ def post(url: str, question: str, timeout: float = 120) -> tuple[int, dict, floa
         return e.code, json.loads(e.read() or b"{}"), time.perf_counter() - t0
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, kind: str = "VmRSS") -> float:
+    """The process's resident memory in MB: all of it (VmRSS), or its anonymous part (RssAnon: what it
+    allocated) or its file-backed part (RssFile: library code and data read in from disk, shared)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(kind + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def memory(pid: int) -> dict[str, float]:
+    return {k: rss_mb(pid, k) for k in ("VmRSS", "RssAnon", "RssFile")}
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -91,8 +98,12 @@ def main() -> None:
                 return json.loads(r.read())
 
         server_threads = info()["torch_threads"]
-        mem_before = rss_mb(proc.pid)
         warm = [post(url, dev[i % len(dev)])[2] for i in range(WARM_REQUESTS)]
+        # Memory is read with the server in the same state before and after the load: just after a
+        # lone question. Right after a batch its allocator holds a few tens of MB more or less,
+        # depending on that batch (runs of this benchmark differed by up to a tenth there).
+        mem_before = rss_mb(proc.pid)
+        parts_before = memory(proc.pid)
 
         got: dict[str, dict] = {}
         lat, codes, lock = [], {}, threading.Lock()
@@ -110,8 +121,11 @@ def main() -> None:
         with ThreadPoolExecutor(args.clients) as pool:
             list(pool.map(one, questions))
         wall = time.perf_counter() - t0
-        mem_after = rss_mb(proc.pid)
+        mem_right_after = rss_mb(proc.pid)
         after = info()
+        post(url, dev[0])
+        mem_after = rss_mb(proc.pid)
+        parts_after = memory(proc.pid)
         batches = after["batches_decoded"] - before["batches_decoded"]
         per_batch = (after["questions_decoded"] - before["questions_decoded"]) / max(1, batches)
 
@@ -160,7 +174,12 @@ def main() -> None:
                   "status": {str(k): v for k, v in sorted(burst_codes.items())},
                   "p99_ms_of_503": 1000 * pct(burst_lat, 0.99) if burst_lat else None},
         "memory_mb": {"before_load": mem_before, "after_load": mem_after, "after_burst": mem_end,
-                      "change_after_load": (mem_after - mem_before) / mem_before},
+                      "change_after_load": (mem_after - mem_before) / mem_before,
+                      "parts_before_load": parts_before, "parts_after_load": parts_after,
+                      "right_after_load": mem_right_after,
+                      "change_right_after_load": (mem_right_after - mem_before) / mem_before,
+                      "read": "before and after the load, each just after a lone question; right_after_load: "
+                              "just after the load's last batch"},
         "answers_checked_against_ask_json": len(got),
         "objects_that_differ": len(differ), "max_score_difference": float_diff,
         "answers_that_differ": len(answers_differ), "answer_differ_examples": answers_differ[:5],

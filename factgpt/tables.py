@@ -255,8 +255,12 @@ def serve_table(r: dict[str, Any]) -> str:
         f"| errors under load | {ld['errors']} ({codes(ld['status'])}) | 0 |",
         f"| burst of {b['requests']} requests, queue bound {b['queue_bound']} | {codes(b['status'])}; the 503s within "
         f"{b['p99_ms_of_503']:.0f} ms (p99) | 503 at once |",
-        f"| server memory before / after the load | {m['before_load']:.0f} / {m['after_load']:.0f} MB "
-        f"({100 * m['change_after_load']:+.1f}%) | within 10% |",
+        (f"| server memory before / after the load, each after a lone question | {m['before_load']:.0f} / "
+         f"{m['after_load']:.0f} MB ({100 * m['change_after_load']:+.1f}%); right after the last batch "
+         f"{m['right_after_load']:.0f} MB ({100 * m['change_right_after_load']:+.1f}%) | within 10% |"
+         if "right_after_load" in m else
+         f"| server memory before / after the load | {m['before_load']:.0f} / {m['after_load']:.0f} MB "
+         f"({100 * m['change_after_load']:+.1f}%) | within 10% |"),
         f"| answers unlike `factgpt ask --json`'s | {r['answers_that_differ']} of {r['answers_checked_against_ask_json']} "
         f"(scores within {r['max_score_difference']:.0e}) | 0 |",
     ]) + "\n"
