@@ -419,9 +419,10 @@ def cmd_serve(args) -> int:
     from .checkpoint import load_model
     from .pipeline import load_corpus
     from .precision import resolve_device
-    from .serve import create_app, model_info
+    from .serve import create_app, keep_large_blocks_out_of_the_heap, model_info
     from .speculative import Drafter
 
+    keep_large_blocks_out_of_the_heap()
     path = _model_path(args.model)
     corpus = load_corpus(bundled_path("wiki.txt"))
     model, meta = load_model(path, vocab=corpus.vocab, device=resolve_device(args.device, mps=True))

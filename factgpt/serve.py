@@ -63,6 +63,18 @@ def _load_libc():
 
 
 _libc = _load_libc()
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def keep_large_blocks_out_of_the_heap() -> None:
+    """Blocks of 1 MB or more (a batch's key/value caches, its activations) from mmap, handed back
+    to the system when freed. By default glibc raises that threshold after such a block is freed,
+    so a server's later batches take their large blocks from the heap, where what a batch leaves
+    behind depends on the batch: the same load left the server a tenth larger in some runs than in
+    others. Called once, before serving."""
+    if _libc is not None:
+        _libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 class Busy(Exception):
