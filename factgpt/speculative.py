@@ -9,23 +9,25 @@ model's own greedy choice at each fed position says how much of the guess to kee
 characters are kept while each equals the model's argmax after the ones before it, and the
 model's choice at the first that differs is kept too. What comes out is the model's greedy
 decoding, character for character; the draft decides only how many passes it takes (tests
-compare both paths, and a draft of random characters).
+compare both paths with right, wrong, half-right and no guesses).
 
 The draft here is a lookup, no second model: the longest end of the text decoded so far (3 to
 24 characters) that occurs in the question itself or in a reference text (the pretraining
 corpus), and the 16 characters that follow it there. A model that recites a line it stored
 follows the corpus for long stretches, so that most of a stored line comes in a few passes;
-`python bench/decode_step.py` measures the effect on a warm question.
+`python bench/speculative.py` measures the effect on lone questions.
 
 A pass with a guess costs about twice a one-character step on a 2-core CPU, so a guess is
 made only on a match of at least 3 characters, and of at least 8 right after a guess whose
 first character was wrong (a name the model has no line for follows the corpus in short
-stretches only). These rules were chosen by counting passes, in a simulation, over the
-recitations of 500 training-pair questions and 500 made-up names; what they decode is the
-same whatever the rule.
+stretches only); and a guess is as long as the last one held, doubled (16 after one held
+entirely). The first two rules were chosen by counting passes, in a simulation, over the
+recitations of 500 training-pair questions and 500 made-up names; what is decoded is the same
+whatever the rules.
 
-Only a batch of one is decoded this way: in a batch the rows accept different lengths, and the
-rejected guesses of all rows would cost more arithmetic than a batch's steps save.
+Only a batch of one is decoded this way: a batch decodes until its slowest row is done, a
+made-up name's line takes nearly as many passes as steps, and each pass feeds every row several
+characters (a simulation of batches like the server's load found no gain).
 """
 
 from __future__ import annotations
