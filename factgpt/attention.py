@@ -80,6 +80,26 @@ class KVCache:
         self.layer = (self.layer + 1) % self.k.shape[0]
         return K, V
 
+    def first_rows(self, n: int) -> "KVCache":
+        """Rows 0..n-1 of the cache, sharing its memory: a decoding that feeds only those rows
+        writes through it."""
+        view = KVCache.__new__(KVCache)
+        view.k, view.v, view.layer = self.k[:, :n], self.v[:, :n], 0
+        view.tokens = None if self.tokens is None else self.tokens[:n]
+        return view
+
+    def regroup(self, rows: torch.Tensor) -> None:
+        """Put row rows[r] of the cache in row r (a permutation of the rows; copies the cache)."""
+        self.k, self.v = self.k[:, rows], self.v[:, rows]
+        if self.tokens is not None:
+            self.tokens = self.tokens[rows]
+
+    def move_rows(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """Row src[j] of the cache into row dst[j], for all j at once (copies those rows only)."""
+        self.k[:, dst], self.v[:, dst] = self.k[:, src], self.v[:, src]
+        if self.tokens is not None:
+            self.tokens[dst] = self.tokens[src]
+
     def mask(self, pos: torch.Tensor) -> torch.Tensor:
         """A query at position p sees the slots 0..p of its own row."""
         slots = torch.arange(self.k.shape[3], device=pos.device)

@@ -10,7 +10,7 @@ Both give the same predictions (tested).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import torch
 
@@ -97,12 +97,47 @@ def decode_batch(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: in
     return decode_into_cache(model, vocab, prompts, max_new, precision)[0]
 
 
+# A row may stop early: give_up(rows, logp_sum, p) says which of the characters just decoded make
+# their row stop there (elementwise: rows, each character's row among the prompts; logp_sum, the
+# log-probability of the row's characters up to and including it, in float64; p, its probability).
+GiveUp = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# The most characters a pass with guesses feeds in all rows: a pass's products cost little more
+# for a few rows of several characters than of one, but grow with the rows times the characters.
+PASS_CHARS = 128
+
+
+class Guesser(Protocol):
+    """Guesses of the characters that follow a row's decoded text (speculative.py makes them): a
+    pass feeds a row its last character and the guess, and keeps the guessed characters while
+    each is the model's own choice, so that a right guess saves passes and a wrong one changes
+    nothing but the work."""
+
+    longest: int  # the most characters a guess has
+
+    def guess(self, row: int, decoded: list[int], room: int) -> list[int]: ...
+
+    def kept(self, row: int, guessed: int, kept: int) -> None: ...
+
+
 def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_new: int,
-                      precision: str = "fp32") -> tuple[list[Prediction], KVCache]:
-    """decode_batch, also giving its key/value cache. Row i's slots 0 .. len(prompts[i]) + n - 1 then hold the prompt and the first n generated
-    characters, for every n up to all but the last character generated; the slots after those may
-    hold what was decoded past a row's ⁇ while other rows went on (recite.recite_and_spans reads
-    the recitations back out of it)."""
+                      precision: str = "fp32", limits: Sequence[int] | None = None,
+                      give_up: GiveUp | None = None, guesser: Guesser | None = None,
+                      stats: dict[str, int] | None = None) -> tuple[list[Prediction], KVCache]:
+    """decode_batch, also giving its key/value cache. Row i's slots 0 .. len(prompts[i]) + n - 1 then
+    hold the prompt and the first n generated characters, for every n up to all but the last
+    character generated; the slots after those may hold anything (recite.recite_and_spans reads
+    the recitations back out of it).
+
+    limits: row i generates at most limits[i] characters (default max_new each). give_up: rows
+    that stop before their ⁇ (GiveUp); a row keeps its characters up to the one that made it give
+    up. A row that stops, at its ⁇, its limit or by giving up, leaves the batch: the rows still
+    decoding are kept at the front of the cache (a row that stops trades places with the last
+    of them) and only they are fed, so that a step costs what its rows need.
+    guesser: each pass feeds every row its guess too (Guesser); stats counts the passes after the
+    prompts' ("passes"). Every row gets the characters and, to float rounding, the probabilities
+    it gets decoded alone, one character a step (tests)."""
     dev = model.head.weight.device
     B = len(prompts)
     lens = torch.tensor([len(p) for p in prompts], device=dev)
@@ -110,36 +145,109 @@ def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_ne
     x = torch.zeros(B, P, dtype=torch.long, device=dev)
     for i, p in enumerate(prompts):
         x[i, : len(p)] = torch.tensor(p, device=dev)
-    slots = min(P + max_new - 1, model.max_len)  # positions stop at the model's last
+    # positions stop at the model's last; guesses need room for a pass's characters past a row's
+    top = model.max_len
+    slots = min(P + max_new - 1 + (guesser.longest if guesser is not None else 0), top)
     cache = model.new_cache(B, slots, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
-    rows = torch.arange(B, device=dev)
     # Prefill: right-padded prompts; a pad slot is overwritten before any query can see it.
     with autocast(precision, dev):
         logits, _ = model(x, layout=Layout(pos=torch.arange(P, device=dev).expand(B, P)), cache=cache)
-    last = logits[rows, lens - 1].float()
-    gen = torch.zeros(B, max_new, dtype=torch.long, device=dev)
-    probs = torch.zeros(B, max_new, device=dev)
-    done = torch.zeros(B, dtype=torch.bool, device=dev)
-    # the steps after the prefill: the lean step where it computes this model (decode_step.py)
-    lean = step_weights(model) if supports(model, precision) else None
-    for t in range(max_new):
-        pr = last.softmax(-1)
-        p, nxt = pr.max(-1)
-        gen[:, t], probs[:, t] = nxt, p
-        done |= nxt == vocab.mask_id
-        if t == max_new - 1 or bool(done.all()):
+    first = logits[torch.arange(B, device=dev), lens - 1].float().softmax(-1).max(-1)
+    limit = [min(n, max_new) for n in limits] if limits is not None else [max_new] * B
+    lens_l = lens.tolist()
+    gen: list[list[int]] = [[] for _ in range(B)]
+    probs: list[list[float]] = [[] for _ in range(B)]
+    logp = [0.0] * B  # the log-probability of each row's characters (give_up)
+    mask = vocab.mask_id
+    done = [n <= 0 for n in limit]
+
+    def take(rows: list[int], chars: torch.Tensor, ps: torch.Tensor, keep: list[int]) -> None:
+        """Rows' new characters (chars, ps: (rows, T)), the first keep[r] of row r's at most, each
+        row stopping at its ⁇, its limit or where it gives up."""
+        stop = None
+        if give_up is not None:
+            lp = torch.tensor([logp[i] for i in rows], dtype=torch.float64)[:, None] + ps.double().clamp(
+                min=1e-30).log().cumsum(1)
+            idx = torch.tensor(rows)[:, None].expand_as(lp)
+            stop = give_up(idx.reshape(-1), lp.reshape(-1), ps.double().reshape(-1)).view(lp.shape).tolist()
+            lp_l = lp.tolist()
+        c_l, p_l = chars.tolist(), ps.tolist()
+        for r, i in enumerate(rows):
+            for j in range(keep[r]):
+                c = c_l[r][j]
+                gen[i].append(c)
+                probs[i].append(p_l[r][j])
+                if stop is not None:
+                    logp[i] = lp_l[r][j]
+                if c == mask or len(gen[i]) >= limit[i] or (stop is not None and stop[r][j]):
+                    done[i] = True
+                    break
+
+    live = [i for i in range(B) if not done[i]]
+    take(live, first[1][live][:, None].cpu(), first[0][live][:, None].cpu(), [1] * len(live))
+    # order[r]: the prompt whose keys and values are in the cache's row r; rows 0 .. fed-1 are decoding
+    order, fed = list(range(B)), B
+    lean = step_weights(model) if supports(model, precision) else None  # the lean step where it computes this model
+    passes = 0
+    while True:
+        fed = _gather_decoding(cache, order, fed, done)
+        if fed == 0:
             break
-        # a row at the model's last position stays there: what it decodes further is cut
-        pos = (lens + t).clamp(max=model.max_len - 1)
+        who = order[:fed]
+        pos0 = [lens_l[i] + len(gen[i]) - 1 for i in who]  # where each row's last character goes
+        guesses: list[list[int]] = [[] for _ in who]
+        if guesser is not None:
+            for r, i in enumerate(who):
+                room = min(limit[i] - len(gen[i]) - 1, slots - 1 - pos0[r], top - 1 - pos0[r])
+                guesses[r] = guesser.guess(i, gen[i], room)[: max(room, 0)] if room > 0 else []
+        # a pass feeds T characters a row, the shorter rows padded past their own: every row's fit,
+        # and PASS_CHARS in all at most
+        T = 1 + max(len(g) for g in guesses)
+        T = max(1, min(T, PASS_CHARS // fed, min(min(slots, top) - q for q in pos0)))
+        guesses = [g[: T - 1] for g in guesses]
+        x = torch.tensor([[gen[i][-1]] + g + [gen[i][-1]] * (T - 1 - len(g)) for i, g in zip(who, guesses)],
+                         device=dev)
+        # one character a row: a row at the model's last position stays there (what it decodes further is cut)
+        at = torch.tensor(pos0, device=dev)[:, None] + torch.arange(T, device=dev)[None]
+        at = at.clamp(max=top - 1)
+        view = cache.first_rows(fed)
         if lean is not None:
-            last = lean_step(model, lean, nxt[:, None], pos[:, None], cache, filled=min(P + t, model.max_len - 1) + 1)[:, 0]
-            continue
-        with autocast(precision, dev):
-            logits, _ = model(nxt[:, None], layout=Layout(pos=pos[:, None]), cache=cache)
-        last = logits[:, -1].float()
-    n = t + 1
-    g, pb = gen[:, :n].tolist(), probs[:, :n].tolist()
-    return [_answer(g[i], pb[i], vocab) for i in range(B)], cache
+            logits = lean_step(model, lean, x, at, view, filled=int(at.max()) + 1)
+        else:
+            with autocast(precision, dev):
+                logits, _ = model(x, layout=Layout(pos=at), cache=view)
+        passes += 1
+        p, best = logits.float().softmax(-1).max(-1)
+        best_l = best.tolist()
+        # the model's choice after fed[: j + 1] is kept while the guess fed next equals it
+        keep = []
+        for r, (i, g) in enumerate(zip(who, guesses)):
+            k = next((j for j in range(len(g)) if best_l[r][j] != g[j]), len(g))
+            if g and guesser is not None:
+                guesser.kept(i, len(g), k)
+            keep.append(k + 1)
+        take(who, best.cpu(), p.cpu(), keep)
+    if order != list(range(B)):
+        cache.regroup(torch.tensor(order, device=dev).argsort())  # back in the prompts' order
+    if stats is not None:
+        stats["passes"] = stats.get("passes", 0) + passes
+    return [_answer(gen[i], probs[i], vocab) for i in range(B)], cache
+
+
+def _gather_decoding(cache: KVCache, order: list[int], fed: int, done: list[bool]) -> int:
+    """Keep the rows still decoding at the front of the cache: each row that stopped among the first
+    ones trades places with one still decoding behind them (two rows copied, not the cache).
+    Returns how many are decoding."""
+    n = sum(not done[i] for i in order[:fed])
+    stopped = [r for r in range(n) if done[order[r]]]
+    going = [r for r in range(n, fed) if not done[order[r]]]
+    if stopped:
+        dst, src = stopped + going, going + stopped
+        cache.move_rows(torch.tensor(dst), torch.tensor(src))
+        moved = [order[s] for s in src]
+        for d, o in zip(dst, moved):
+            order[d] = o
+    return n
 
 
 def accuracy(rows: Sequence[QA], preds: Sequence[str]) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .model import GPT
-from .recite import Recitation, answers_after, recite, recite_and_spans
+from .recite import LineFloor, Recitation, answers_after, recite, recite_and_spans
 from .speculative import Drafter
 from .vocab import Vocab
 
@@ -127,17 +127,20 @@ def answer_questions(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
     read_refused_lines=False: where the rule's first score is a line score (LINE_SCORES) and the
     recited line falls below it, the question is refused for want of a line whatever its answer
     would be, so no answer is read off that line: its guess is "" and its answer scores NaN
-    (`ask` and `serve`, which show only the score that decided; the analyses read every score)."""
+    (`ask` and `serve`, which show only the score that decided; the analyses read every score).
+    With span answers, such a line also stops where its refusal becomes certain (recite.LineFloor):
+    its recitation is the part recited until then, whose line score is below the threshold too."""
     if not free_answers and (not span_answer or (rule is not None and "free_answer" in rule.thresholds)):
         raise ValueError("the free answers are needed: without span answers, or by a rule on free_answer")
     first = next(iter(rule.thresholds)) if rule is not None else None
-    read = None
+    read, floor = None, None
     if not read_refused_lines and first in LINE_SCORES:
         line_ok = SCORES[first]
         read = lambda line: line_ok(Recitation(line, None), None) >= rule.thresholds[first]  # noqa: E731
+        floor = LineFloor(first, rule.thresholds[first])
     if span_answer:
         recs, spans = recite_and_spans(model, vocab, questions, max_chars, answers=free_answers, drafter=drafter,
-                                       read=read)
+                                       read=read, floor=floor)
     else:
         recs, spans = recite(model, vocab, questions, max_chars, answers=free_answers), [None] * len(questions)
     unread = {i for i, r in enumerate(recs) if read is not None and not read(r.line)}

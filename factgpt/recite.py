@@ -11,15 +11,16 @@ on evaluate.decode_batch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from .attention import KVCache
-from .evaluate import MAX_NEW, Prediction, decode_batch, decode_into_cache
+from .evaluate import MAX_NEW, GiveUp, Prediction, decode_batch, decode_into_cache
 from .model import GPT, Layout
-from .speculative import Drafter, decode_one
+from .speculative import Drafter, guesses
 from .vocab import MASK, Vocab
 
 
@@ -44,21 +45,50 @@ def recite(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch
     return out
 
 
-def _recite_batch(model: GPT, vocab: Vocab, qs: list[str], max_chars: int,
-                  drafter: Drafter | None = None) -> tuple[list[Prediction], KVCache | None]:
+@dataclass(frozen=True)
+class LineFloor:
+    """Stop reciting a line once its line score can no longer reach `threshold`, whatever follows.
+
+    A refusal for want of a line is decided by the line score alone (grounded.AbstentionRule), so
+    once it is certain the rest of the line is not needed. For "line_min" that is the first
+    character less likely than the threshold. For "line_mean", the geometric mean of the line's
+    character probabilities: a line of room characters at most, whose characters so far have the
+    log-probability S, ends with a mean of at most exp(S / room), the later characters adding
+    nothing above zero; once that is below the threshold (less a margin for float rounding), the
+    line is refused, and the mean of the characters recited so far, exp(S / n) with n <= room,
+    is below it too. A name the model never saw fails within a few characters."""
+
+    score: str
+    threshold: float
+
+    MARGIN = 1e-6  # log-probability: a row gives up only clearly past the floor
+
+    def __post_init__(self) -> None:
+        if self.score not in ("line_min", "line_mean"):
+            raise ValueError(f"a line floor is on line_min or line_mean, not {self.score!r}")
+
+    def give_up(self, rooms: list[int]) -> GiveUp:
+        if self.score == "line_min":
+            return lambda rows, logp_sum, p: p < self.threshold
+        floor = torch.tensor(rooms, dtype=torch.float64) * math.log(max(self.threshold, 1e-30)) - self.MARGIN
+        return lambda rows, logp_sum, p: logp_sum < floor.to(logp_sum.device)[rows]
+
+
+def _recite_batch(model: GPT, vocab: Vocab, qs: list[str], max_chars: int, drafter: Drafter | None = None,
+                  floor: LineFloor | None = None) -> tuple[list[Prediction], KVCache | None]:
     """One batch's recited lines, each cut to its own room, and the decoding's key/value cache
     (None where no question leaves room to recite). Each row's room ends before the decoding's
     last step (one more is run to see whether ⁇ follows), so every recited character was fed back
     into the cache: slots 0 .. len(QUESTION ) + len(line) - 1 of a row hold `QUESTION LINE`.
-    drafter: a lone question is decoded speculatively with its guesses (the same characters)."""
+    drafter: the lines are decoded with its guesses (speculative.py: the same characters).
+    floor: a line stops where its line score can no longer reach the floor (LineFloor)."""
     first = [vocab.encode(q + " ") for q in qs]
     room = _room(model, first, max_chars)
     if max(room) == 0:
         return [Prediction("", 1.0, 0.0)] * len(qs), None
-    if drafter is not None and len(qs) == 1:
-        one, cache = decode_one(model, vocab, first[0], room[0] + 1, drafter)
-        return [_cut(one, room[0])], cache
-    raw, cache = decode_into_cache(model, vocab, first, max(room) + 1)
+    raw, cache = decode_into_cache(model, vocab, first, max(room) + 1, limits=[n + 1 for n in room],
+                                   give_up=floor.give_up(room) if floor is not None else None,
+                                   guesser=guesses(drafter, vocab, first) if drafter is not None else None)
     return [_cut(p, n) for p, n in zip(raw, room)], cache
 
 
@@ -229,13 +259,15 @@ def _score_group(model: GPT, vocab: Vocab, g: list[int], cache, lens: torch.Tens
 def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: int, batch_size: int = 512,
                      answers: bool = True, prune: bool = True, stats: dict[str, int] | None = None,
                      drafter: Drafter | None = None, read: Callable[[Prediction], bool] | None = None,
-                     ) -> tuple[list[Recitation], list[tuple[str, float] | None]]:
+                     floor: LineFloor | None = None) -> tuple[list[Recitation], list[tuple[str, float] | None]]:
     """recite() and best_spans() of its recitations, the same up to float rounding, without the
     prompt pass: the recitation's own key/value cache already holds `QUESTION RECITATION` (the
     recited characters were fed back one by one), so only the closing ⁇ is run, one step for the
     whole batch, before the carriers read it. drafter: a lone question's line is decoded
     speculatively (speculative.py), the same line in fewer passes. read: which recited lines to
-    read a span off (None: every line); the others get no span and, with answers, no free answer."""
+    read a span off (None: every line); the others get no span and, with answers, no free answer.
+    floor: a line stops where its line score can no longer reach the floor (LineFloor), a line
+    the caller then refuses without reading it."""
     model.eval()
     dev = next(model.parameters()).device
     _count_into(stats)
@@ -243,7 +275,8 @@ def recite_and_spans(model: GPT, vocab: Vocab, questions: list[str], max_chars: 
     spans: list[tuple[str, float] | None] = []
     for s in range(0, len(questions), batch_size):
         qs = questions[s : s + batch_size]
-        lines, decoded = _recite_batch(model, vocab, qs, max_chars, drafter)  # as recite() decodes: the same lines
+        # as recite() decodes: the same lines (where no floor stops one)
+        lines, decoded = _recite_batch(model, vocab, qs, max_chars, drafter, floor)
         texts = [ln.text for ln in lines]
         cands = _Candidates.of(model, vocab, qs, texts)
         # the others: no span fits, or the caller does not want this line read

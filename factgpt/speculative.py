@@ -38,10 +38,8 @@ from array import array
 import torch
 
 from .attention import KVCache
-from .decode_step import lean_step, step_weights, supports
-from .evaluate import Prediction, _answer
-from .model import GPT, Layout
-from .precision import autocast
+from .evaluate import GiveUp, Guesser, Prediction, decode_into_cache
+from .model import GPT
 from .vocab import Vocab
 
 DRAFT_CHARS = 16  # characters guessed a pass
@@ -73,76 +71,91 @@ class Drafter:
         """What follows the longest end of prompt + decoded (`shortest` to 24 characters) found in
         the prompt or the reference, at most `chars` characters, cut before any character outside
         the vocabulary (it could never be decoded); "" where no such end is found."""
+        return self.draft_at(prompt, decoded, chars, shortest)[0]
+
+    def draft_at(self, prompt: str, decoded: str, chars: int | None = None, shortest: int = 3) -> tuple[str, str, int]:
+        """draft(), with the text the guess was read from (the prompt or the reference) and where it
+        starts there. The ends are looked up from the shortest: where one does not occur, no longer
+        one does (it would end with it), so a name the model is guessing costs a lookup or two."""
         text = prompt + decoded
         n = self.chars if chars is None else chars
-        for length in SUFFIXES:
-            if length > len(text) or length < shortest:
+        found = None
+        for length in sorted(SUFFIXES):
+            if length < shortest:
                 continue
+            if length > len(text):
+                break
             end = text[-length:]
-            at = prompt.find(end)
-            where = prompt
+            at, where = prompt.find(end), prompt
             if at < 0 or at + length >= len(prompt):  # not in the prompt, or only as its own end
                 at, where = self._find(end), self.reference
-            if at >= 0:
-                guess = where[at + length : at + length + n]
-                ok = 0
-                while ok < len(guess) and guess[ok] in self.vocab.stoi:
-                    ok += 1
-                if ok:
-                    return guess[:ok]
-        return ""
+            if at < 0:
+                break
+            found = (where, at + length)
+        if found is None:
+            return "", "", 0
+        guess = self.writable(found[0], found[1], n)
+        return (guess, found[0], found[1]) if guess else ("", "", 0)
+
+    def writable(self, text: str, start: int, n: int) -> str:
+        """text[start : start + n], cut before its first character outside the vocabulary."""
+        guess = text[start : start + n]
+        ok = 0
+        while ok < len(guess) and guess[ok] in self.vocab.stoi:
+            ok += 1
+        return guess[:ok]
+
+
+class _Guesses:
+    """One batch's guesses: each row's drafts, as long as its last guess held (doubled, 16 after one
+    that held entirely), and only on a longer match right after a guess whose first character was
+    wrong or a lookup that found nothing (evaluate.Guesser). A row whose last guess held, and whose next character is the one
+    that follows the guess where it was read, reads on from there without a search."""
+
+    def __init__(self, drafter: Drafter, vocab: Vocab, prompts: list[list[int]]):
+        self.drafter, self.vocab, self.longest = drafter, vocab, drafter.chars
+        self.texts = [vocab.decode(p) for p in prompts]
+        self.want = [drafter.chars] * len(prompts)
+        self.missed = [False] * len(prompts)
+        # where each row's last guess was read: (text, where the guess ended, decoded length if it all held)
+        self.read: list[tuple[str, int, int] | None] = [None] * len(prompts)
+
+    def guess(self, row: int, decoded: list[int], room: int) -> list[int]:
+        n = min(room, self.want[row])
+        if n <= 0:
+            return []
+        last = self.read[row]
+        if (last is not None and len(decoded) == last[2] and last[1] < len(last[0])
+                and last[0][last[1]] == self.vocab.chars[decoded[-1]]):
+            text, start = last[0], last[1] + 1
+            guess = self.drafter.writable(text, start, n)
+        else:
+            shortest = AFTER_A_MISS if self.missed[row] else 3
+            guess, text, start = self.drafter.draft_at(self.texts[row], self.vocab.decode(decoded), n, shortest)
+            # a row with nothing to guess is likely a name the model is guessing: ask for a long match next
+            self.missed[row] = self.missed[row] or not guess
+        self.read[row] = (text, start + len(guess), len(decoded) + len(guess) + 1) if guess else None
+        return self.vocab.encode(guess)
+
+    def kept(self, row: int, guessed: int, kept: int) -> None:
+        self.missed[row] = kept == 0
+        # a pass costs more the more it feeds: guess as far as the last guess held, doubled
+        self.want[row] = self.drafter.chars if kept == guessed else max(4, 2 * kept)
+
+
+def guesses(drafter: Drafter, vocab: Vocab, prompts: list[list[int]]) -> Guesser:
+    """The guesses of one decoding of `prompts` (evaluate.decode_into_cache's guesser)."""
+    return _Guesses(drafter, vocab, prompts)
 
 
 @torch.no_grad()
 def decode_one(model: GPT, vocab: Vocab, prompt: list[int], max_new: int, drafter: Drafter,
-               precision: str = "fp32", stats: dict[str, int] | None = None) -> tuple[Prediction, KVCache]:
-    """evaluate.decode_into_cache for a single prompt, the same greedy characters (and, to float
-    rounding, the same probabilities) in fewer passes. The cache holds the prompt and every decoded
-    character but the last at their positions, as decode_into_cache's does; slots after those may
-    hold rejected guesses. stats (optional) counts the passes after the prompt's ("passes")."""
+               precision: str = "fp32", stats: dict[str, int] | None = None,
+               give_up: GiveUp | None = None) -> tuple[Prediction, KVCache]:
+    """evaluate.decode_into_cache for a single prompt with the drafter's guesses: the same greedy
+    characters (and, to float rounding, the same probabilities) in fewer passes. stats (optional)
+    counts the passes after the prompt's ("passes"); give_up as decode_into_cache's."""
     model.eval()
-    dev = model.head.weight.device
-    P, last_pos = len(prompt), model.max_len - 1
-    slots = min(P + max_new - 1, model.max_len)
-    cache = model.new_cache(1, slots, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
-    with autocast(precision, dev):
-        logits, _ = model(torch.tensor([prompt], device=dev), layout=Layout(pos=torch.arange(P, device=dev)[None]),
-                          cache=cache)
-    pr = logits[0, -1].float().softmax(-1)
-    gen, probs = [int(pr.argmax())], [float(pr.max())]
-    prompt_text = vocab.decode(prompt)
-    lean = step_weights(model) if supports(model, precision) else None  # the passes as decoding's steps run
-    passes, missed, want = 0, False, drafter.chars
-    while gen[-1] != vocab.mask_id and len(gen) < max_new:
-        pos = P + len(gen) - 1  # where the last decoded character goes
-        # Guess no further than the characters still wanted and the slots there are; past the
-        # model's last position the plain path feeds each character at that position, one at a time.
-        room = min(max_new - len(gen) - 1, slots - 1 - pos, want)
-        # After a guess the model rejected at once, only a longer match is worth a pass's extra cost.
-        shortest = AFTER_A_MISS if missed else 3
-        guess = drafter.draft(prompt_text, vocab.decode(gen), room, shortest) if room > 0 and pos <= last_pos else ""
-        fed = [gen[-1]] + vocab.encode(guess)
-        at = torch.arange(len(fed), device=dev)[None] + min(pos, last_pos)
-        x = torch.tensor([fed], device=dev)
-        if lean is not None:
-            logits = lean_step(model, lean, x, at, cache, filled=int(at[0, -1]) + 1)
-        else:
-            with autocast(precision, dev):
-                logits, _ = model(x, layout=Layout(pos=at), cache=cache)
-        pr = logits[0].float().softmax(-1)
-        p, best = pr.max(-1)
-        best_l, p_l = best.tolist(), p.tolist()
-        passes += 1
-        if guess:
-            missed = best_l[0] != fed[1]
-            kept = next((j for j in range(len(guess)) if best_l[j] != fed[j + 1]), len(guess))
-            # a pass costs more the more it feeds: guess as far as the last guess held, doubled
-            want = drafter.chars if kept == len(guess) else max(4, 2 * kept)
-        for j, b in enumerate(best_l):  # the model's choice after fed[: j + 1]
-            gen.append(b)
-            probs.append(p_l[j])
-            if b == vocab.mask_id or len(gen) == max_new or j + 1 >= len(fed) or fed[j + 1] != b:
-                break
-    if stats is not None:
-        stats["passes"] = stats.get("passes", 0) + passes
-    return _answer(gen, probs, vocab), cache
+    preds, cache = decode_into_cache(model, vocab, [prompt], max_new, precision, give_up=give_up,
+                                     guesser=guesses(drafter, vocab, [prompt]), stats=stats)
+    return preds[0], cache

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import factgpt.speculative as speculative
+import factgpt.evaluate as evaluate
 from factgpt.evaluate import decode_into_cache
 from factgpt.speculative import Drafter, decode_one
 
@@ -55,7 +55,7 @@ def test_the_module_path_checks_guesses_as_the_lean_step_does(make_model, vocab,
     ref, _ = plain(model, vocab, PROMPTS[1], 30)
     drafter = Drafter(PROMPTS[1] + ref.text[:10] + "zz" + ref.text[10:], vocab)
     lean, _ = decode_one(model, vocab, prompt, 30, drafter)
-    monkeypatch.setattr(speculative, "supports", lambda m, p: False)
+    monkeypatch.setattr(evaluate, "supports", lambda m, p: False)
     module, _ = decode_one(model, vocab, prompt, 30, drafter)
     same(lean, ref)
     same(module, ref)
