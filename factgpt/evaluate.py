@@ -207,9 +207,9 @@ def decode_into_cache(model: GPT, vocab: Vocab, prompts: list[list[int]], max_ne
         guesses = [g[: T - 1] for g in guesses]
         x = torch.tensor([[gen[i][-1]] + g + [gen[i][-1]] * (T - 1 - len(g)) for i, g in zip(who, guesses)],
                          device=dev)
-        # one character a row: a row at the model's last position stays there (what it decodes further is cut)
-        at = torch.tensor(pos0, device=dev)[:, None] + torch.arange(T, device=dev)[None]
-        at = at.clamp(max=top - 1)
+        # positions; without guesses a row at the model's last position stays there (what it decodes
+        # further is cut), with guesses T keeps every row's positions inside the model
+        at = (torch.tensor(pos0, device=dev)[:, None] + torch.arange(T, device=dev)[None]).clamp(max=top - 1)
         view = cache.first_rows(fed)
         if lean is not None:
             logits = lean_step(model, lean, x, at, view, filled=int(at.max()) + 1)
@@ -243,7 +243,8 @@ def _gather_decoding(cache: KVCache, order: list[int], fed: int, done: list[bool
     going = [r for r in range(n, fed) if not done[order[r]]]
     if stopped:
         dst, src = stopped + going, going + stopped
-        cache.move_rows(torch.tensor(dst), torch.tensor(src))
+        dev = cache.k.device
+        cache.move_rows(torch.tensor(dst, device=dev), torch.tensor(src, device=dev))
         moved = [order[s] for s in src]
         for d, o in zip(dst, moved):
             order[d] = o

@@ -1,4 +1,4 @@
-"""Greedy decoding of one question in fewer passes: guesses read off a text, checked by the model.
+"""Greedy decoding in fewer passes: guesses read off a text, checked by the model.
 
 Decoding one question on a CPU is a chain of ~50 one-character steps, each of which reads
 every weight of the model for a single vector: the step is bound by reading weights and by
@@ -14,20 +14,22 @@ compare both paths with right, wrong, half-right and no guesses).
 The draft here is a lookup, no second model: the longest end of the text decoded so far (3 to
 24 characters) that occurs in the question itself or in a reference text (the pretraining
 corpus), and the 16 characters that follow it there. A model that recites a line it stored
-follows the corpus for long stretches, so that most of a stored line comes in a few passes;
-`python bench/speculative.py` measures the effect on lone questions.
+follows the corpus for long stretches, so that most of a stored line comes in a few passes, and
+a row whose guess held reads on where the guess was found, without another lookup;
+`python bench/speculative.py` measures the effect on lone questions and on batches.
 
 A pass with a guess costs about twice a one-character step on a 2-core CPU, so a guess is
 made only on a match of at least 3 characters, and of at least 8 right after a guess whose
-first character was wrong (a name the model has no line for follows the corpus in short
-stretches only); and a guess is as long as the last one held, doubled (16 after one held
+first character was wrong or a lookup that found nothing (a name the model has no line for
+follows the corpus in short stretches only); and a guess is as long as the last one held, doubled (16 after one held
 entirely). The first two rules were chosen by counting passes, in a simulation, over the
 recitations of 500 training-pair questions and 500 made-up names; what is decoded is the same
 whatever the rules.
 
-Only a batch of one is decoded this way: a batch decodes until its slowest row is done, a
-made-up name's line takes nearly as many passes as steps, and each pass feeds every row several
-characters (a simulation of batches like the server's load found no gain).
+evaluate.decode_into_cache runs the passes, for a lone question (decode_one) and for batches:
+there each pass feeds every row its guess, the rows padded to the longest, and at most
+evaluate.PASS_CHARS characters in all; a batch gains once its made-up names are done, which a
+line floor (recite.LineFloor) makes early, so that the stored lines left take their guesses.
 """
 
 from __future__ import annotations
