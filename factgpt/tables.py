@@ -269,6 +269,23 @@ def serve_table(r: dict[str, Any]) -> str:
     ]) + "\n"
 
 
+def speculative_table(r: dict[str, Any]) -> str:
+    """bench/speculative.py's record: lone questions and load-like batches with and without guesses."""
+    rows = ["| questions | with guesses | without | passes with guesses | steps without |", "|---|---|---|---|---|"]
+    for kind, name in (("dev", "a lone dev question"), ("made_up", "a lone made-up name")):
+        k = r[kind]
+        rows.append(f"| {name} ({k['questions']}, the line to its end) | {k['speculative_ms']:.0f} ms | "
+                    f"{k['plain_ms']:.0f} ms | {k['passes_per_question']:.1f} | {k['steps_per_question']:.1f} |")
+    if "batch" in r:
+        b = r["batch"]
+        rows.append(f"| a batch of {b['questions_per_batch']} as `serve` decodes it ({b['batches']} batches) | "
+                    f"{b['speculative_ms']:.0f} ms | {b['plain_ms']:.0f} ms | {b['passes_per_batch']:.1f} | – |")
+    return "\n".join([
+        f"{r['device']} · torch {r['torch']} · commit `{short_commit(r['commit'])}` · `{r['command'].strip()}` · "
+        f"median milliseconds; {r['answers_the_same']} of {r['answers_compared']} answers and recitations the same",
+        "", *rows]) + "\n"
+
+
 def frontier_table(record: dict[str, Any], search: str = "focused") -> str:
     """The candidates of one round of the search frontier (bench/frontier.py), a row a probe: search is
     "small" (rounds 1-2), "focused" (round 3, lines without dates) or "batch" (round 4, small batches)."""

@@ -13,6 +13,7 @@ is the repository's map of which file feeds which `<!-- NAME -->` marker:
   abstention, abstention:scores   results/abstention/abstention.json
   analysis              results/analysis/analysis.json
   serve                 results/serve/load.json
+  speculative           results/bench/speculative.json
   frontier:focused      results/search-small/frontier.json (its candidates on lines without dates)
   frontier:batch        results/search-small/frontier.json (its small-batch candidates)
   bench                 results/bench/*.md
@@ -33,7 +34,7 @@ from factgpt.plots import curve_plot
 from factgpt.results import is_study, read_results
 from factgpt.tables import (recipe_results, abstention_scores_table, abstention_table, analysis_table,
                             best_recipes_table, curve_table, fill_markers, frontier_table, markdown_table, search_table,
-                            serve_table, sweep_table, write_recipe_table)
+                            serve_table, speculative_table, sweep_table, write_recipe_table)
 
 
 def _json(path: Path) -> dict:
@@ -80,6 +81,10 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
     if serve.is_file():
         blocks["serve"] = serve_table(_json(serve))
         sources.append(serve)
+    speculative = results / "bench" / "speculative.json"
+    if speculative.is_file():
+        blocks["speculative"] = speculative_table(_json(speculative))
+        sources.append(speculative)
     frontier = results / "search-small" / "frontier.json"
     if frontier.is_file():
         blocks["frontier:focused"] = frontier_table(_json(frontier), "focused")
