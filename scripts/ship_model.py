@@ -7,9 +7,12 @@ study's model, how its profile cut and reordered the lines (`data`), so that
 `ask` and `analyze` read them as it was trained on them even after the
 profile changes; with --abstention, the rule `factgpt abstention` chose for it.
 
-    python scripts/ship_model.py recite results/recipes/course_lm_recite_cf33_span --seed 0
-    python scripts/ship_model.py recite results/recipes/course_lm_recite_cf33_span --seed 0 \
+    python scripts/ship_model.py recite results/recipes/course_lm_recite_cf33_span96 --seed 0 --checkpoint PATH
+    python scripts/ship_model.py recite results/recipes/course_lm_recite_cf33_span96 --seed 0 --checkpoint PATH \
         --abstention results/abstention/abstention.json
+
+The recipes' checkpoints are not committed: PATH is seed0/model.safetensors of the run that
+`factgpt reproduce --recipe NAME --seeds 0` writes.
     python scripts/ship_model.py quick results/quick --seed 0 --checkpoint PATH   # the checkpoints are not committed
 """
 
