@@ -1,0 +1,42 @@
+"""Writes the candidate profiles of the word-key search (held-out only) into this folder.
+
+Rounds 1-4 (configs/search-small, search-focused, search-batch) changed the model's size, the
+learning rate, the batch and the lines, and storage still needed about a hundred epochs of the
+course's width and depth: a character model has to build a person's identity out of the letters of
+the name before it can attach a fact to it. The recipes' word-key table (factgpt/wordkeys.py: a
+learned vector per hashed word and word pair at every letter) made storage nearly free under
+next-character prediction. Here it is added to small models under the study's own objective:
+every candidate is the laptop profile's data and objective (question-keyed lines, birth clause
+first, cut to 80 characters, the course's span corruption, finetuning on the training pairs) with a
+word-key table, its own size and length, on a cosine that ends where its pretraining stops
+(127 tokens an example an epoch).
+"""
+import importlib.util
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("search_small", HERE.parent / "search-small" / "make.py")
+_small = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_small)
+
+BUCKETS = 32768  # the track B recipes' table
+
+
+def candidate(size: str, lr: float, epochs: int, batch: int = 64) -> tuple[str, dict]:
+    _, prof = _small.candidate(size, lr, epochs, batch=batch)
+    prof["model"]["word_keys"] = BUCKETS
+    prof["description"] = prof["description"].replace("search candidate: ", "search candidate: word keys, ")
+    return f"k_{size}_lr{lr:g}_b{batch}_e{epochs}", prof
+
+
+GRID = [
+    candidate("l2d128", 2e-3, 40),
+    candidate("l4d128", 2e-3, 30),
+]
+
+
+if __name__ == "__main__":
+    for name, prof in GRID:
+        (HERE / f"{name}.json").write_text(json.dumps(prof, indent=1) + "\n")
+    (HERE / "candidates.txt").write_text("\n".join(name for name, _ in GRID) + "\n")
