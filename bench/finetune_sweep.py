@@ -10,8 +10,8 @@ its random state), seed after seed, and the table gives mean ± std. Writes the
 JSON after every finetuning, so a run that is stopped keeps what it measured.
 
     python bench/finetune_sweep.py --profile configs/curves/front80_qkey_cos120.json \\
-        --pretrained results/laptop/curve/front80_qkey_cos120/pretrain.safetensors --settings 10:6e-4 3:6e-4 10:2e-4 --seeds 0 1 2 \\
-        --out results/laptop/finetune_sweep/front80_qkey_cos120.json
+        --pretrained results/course_keyed/curve/front80_qkey_cos120/pretrain.safetensors --settings 10:6e-4 3:6e-4 10:2e-4 --seeds 0 1 2 \\
+        --out results/course_keyed/finetune_sweep/front80_qkey_cos120.json
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Each candidate's curve gives accuracy at its probe epochs: rounds 1-2 (results/search-small/round*/,
 `factgpt curve` on a GPU in fp32) and round 3 (results/search-focused/cpu/, lines without dates,
 `factgpt curve` on 2 CPU cores in fp32) and round 4 (results/search-batch/cpu/, batches of 8-16
-lines, `factgpt curve` on 2 CPU cores in fp32); held-out slice only. Its pretraining step, timed in fp32 on
+lines, `factgpt curve` on 2 CPU cores in fp32) and round 5 (results/search-keys/cpu/, small models with a
+word-key table, `factgpt curve` on 2 CPU cores in fp32); held-out slice only. Its pretraining step, timed in fp32 on
 2 CPU cores by bench/seed_time.py (each search's cpu-step-time/), turns an epoch into CPU minutes:
 minutes = epoch × steps an epoch × ms a step. The course model's row is the laptop profile's own
-curve (results/laptop/curve/laptop300/, bf16 on an AMX Xeon) timed the same way in fp32.
+curve (results/course_keyed/curve/laptop300/, bf16 on an AMX Xeon) timed the same way in fp32.
 
     python bench/frontier.py            # writes results/search-small/frontier.{json,png}
 """
@@ -36,13 +37,13 @@ def params_of(settings: dict, vocab: int = 256) -> int:
     """Weights of the GPT (embeddings, blocks, head), to the nearest thousand: for the legend."""
     m = settings["model"]
     d, L, T = m["n_embd"], m["n_layer"], m["block_size"]
-    return (vocab + T) * d + L * 12 * d * d + d * vocab
+    return (vocab + T) * d + L * 12 * d * d + d * vocab + m.get("word_keys", 0) * d  # the table: one lookup a row
 
 
 def key_of(s: dict) -> tuple:
-    """What a pretraining step's time depends on: the model's size and the lines' length."""
+    """What a pretraining step's time depends on: the model's size, its word-key table and the lines' length."""
     return (s["model"]["n_layer"], s["model"]["n_head"], s["model"]["n_embd"], s["data"]["max_chars"],
-            bool(s["data"].get("drop_dates")))
+            bool(s["data"].get("drop_dates")), bool(s["model"].get("word_keys")))
 
 
 def step_ms(timing_dirs: list[Path]) -> dict[tuple, list[dict]]:
@@ -75,14 +76,18 @@ def main() -> None:
     ap.add_argument("--search", default="results/search-small")
     ap.add_argument("--focused", default="results/search-focused")
     ap.add_argument("--batch_search", default="results/search-batch")
-    ap.add_argument("--course_curve", default="results/laptop/curve/laptop300/curve.json")
+    ap.add_argument("--keys_search", default="results/search-keys")
+    ap.add_argument("--course_curve", default="results/course_keyed/curve/laptop300/curve.json")
     args = ap.parse_args()
     search, focused, batch = ROOT / args.search, ROOT / args.focused, ROOT / args.batch_search
-    timing = step_ms([search / "cpu-step-time", focused / "cpu-step-time", batch / "cpu-step-time"])
+    keys = ROOT / args.keys_search
+    timing = step_ms([search / "cpu-step-time", focused / "cpu-step-time", batch / "cpu-step-time",
+                      keys / "cpu-step-time"])
     # (curve, which search it belongs to)
     curves = [(Path(p), "small") for p in sorted(glob.glob(str(search / "round*" / "*.json")))]
     curves += [(Path(p), "focused") for p in sorted(glob.glob(str(focused / "cpu" / "*" / "curve.json")))]
     curves += [(Path(p), "batch") for p in sorted(glob.glob(str(batch / "cpu" / "*" / "curve.json")))]
+    curves += [(Path(p), "keys") for p in sorted(glob.glob(str(keys / "cpu" / "*" / "curve.json")))]
     curves.append((ROOT / args.course_curve, "course"))
     rows = []
     for path, which in curves:
@@ -98,7 +103,7 @@ def main() -> None:
                   for p in c["probes"]]
         rows.append({"curve": str(path.relative_to(ROOT)), "search": which, "name": s["name"], "variant": c["variant"],
                      "seed": c["seed"], "size": size_of(s), "params": params_of(s), "max_chars": s["data"]["max_chars"],
-                     "drop_dates": bool(s["data"].get("drop_dates")),
+                     "drop_dates": bool(s["data"].get("drop_dates")), "word_keys": s["model"].get("word_keys", 0),
                      "learning_rate": s["pretrain"]["learning_rate"], "batch_size": s["pretrain"]["batch_size"],
                      "max_epochs": s["pretrain"]["max_epochs"], "trained_on": c["device"],
                      "cpu_step": t, "probes": probes,
@@ -113,7 +118,9 @@ def main() -> None:
                           "bash bench/search_cpu.sh configs/search-focused/queue.txt results/search-focused/cpu  "
                           "(round 3, commit 1e9e391, on 2 CPU cores)",
                           "bash bench/search_cpu.sh configs/search-batch/queue.txt results/search-batch/cpu  "
-                          "(round 4, commit 5779042, on 2 CPU cores)"],
+                          "(round 4, commit 5779042, on 2 CPU cores)",
+                          "bash bench/search_cpu.sh configs/search-keys/queue.txt results/search-keys/cpu  "
+                          "(round 5, commits 3b37051 and after, on 2 CPU cores)"],
         "note": "the curves of rounds 1-2 were trained on one NVIDIA H200 in fp32 (their 'commit' field names the "
                 "checkout the device copy held, not the commits above); dev was never used",
         "rows": rows,
@@ -130,9 +137,12 @@ def main() -> None:
         c = colors.setdefault(r["size"], f"C{len(colors)}")
         course = "laptop300" in r["curve"]
         label = r["size"] + (": the laptop profile, one seed" if course else "")
-        style = {"course": "-o", "focused": "--s", "batch": ":^"}.get(r["search"], "-")
-        ax.plot(xs, ys, style, color=c, ms=3 if r["search"] != "batch" else 5,
-                alpha=0.5 if r["search"] == "small" else 0.9, lw=2 if course else 1,
+        if r["search"] == "keys":
+            label = r["size"] + " with word keys"
+            c = colors.setdefault(label, f"C{len(colors)}")
+        style = {"course": "-o", "focused": "--s", "batch": ":^", "keys": "-D"}.get(r["search"], "-")
+        ax.plot(xs, ys, style, color=c, ms=5 if r["search"] in ("batch", "keys") else 3,
+                alpha=0.5 if r["search"] == "small" else 0.9, lw=2 if course or r["search"] == "keys" else 1,
                 label=label if label not in ax.get_legend_handles_labels()[1] else None)
     ax.axhline(26.6, color="gray", ls="--", lw=1)
     ax.text(1, 27.5, "course write-up: 26.6% (dev)", color="gray", fontsize=8)
@@ -142,7 +152,7 @@ def main() -> None:
     ax.set_ylabel("held-out accuracy (%), 300 training pairs kept apart")
     ax.set_title("What each model size stores and gets out, against CPU minutes\n"
                  "(dashed with squares: round 3, lines without dates cut to 56 characters;\n"
-                 "dotted with triangles: round 4, batches of 8-16)", fontsize=10)
+                 "dotted with triangles: round 4, batches of 8-16; diamonds: round 5, word keys)", fontsize=10)
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, labels, fontsize=8, loc="upper left")
     fig.tight_layout()

@@ -4,9 +4,9 @@ Pretrains with the profile (or loads a model it pretrained), finetunes on the
 training pairs minus the fixed held-out slice (factgpt/heldout.py) with the
 profile's finetune settings, and scores greedy answers on the slice.
 birth_dev.tsv is never scored: it only keeps the slice apart from dev.
-Writes results/laptop/search/<name>.json: settings → held-out accuracy, seconds.
+Writes results/course_keyed/search/<name>.json: settings → held-out accuracy, seconds.
 
-    python bench/laptop_search.py --name lr3e-3 --profile laptop --set pretrain.learning_rate=3e-3
+    python bench/laptop_search.py --name lr3e-3 --profile course_keyed --set pretrain.learning_rate=3e-3
     python bench/laptop_search.py --name ft20 --pretrained v.safetensors --pretrain_seconds 450 \\
         --set finetune_pretrained.max_epochs=20
 """
@@ -45,13 +45,13 @@ def apply_overrides(prof: Profile, sets: list[str]) -> Profile:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True)
-    ap.add_argument("--profile", default="laptop")
+    ap.add_argument("--profile", default="course_keyed")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--variant", default="vanilla", choices=["vanilla", "synthesizer"])
     ap.add_argument("--pretrained", default=None, help="skip pretraining: a model this profile pretrained")
     ap.add_argument("--pretrain_seconds", type=float, default=None, help="its pretraining time, when known")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results/laptop/search")
+    ap.add_argument("--out", default="results/course_keyed/search")
     a = ap.parse_args()
 
     prof = apply_overrides(load_profile(a.profile), a.set)

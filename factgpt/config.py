@@ -152,6 +152,10 @@ TOP_LEVEL = {"base", "description", "recipe", *SECTIONS}
 
 
 # ---- loading --------------------------------------------------------------------
+# Shipped names given up, and what the same settings are called now.
+RENAMED = {"laptop": "course_keyed"}
+
+
 def shipped_names(kind: str) -> list[str]:
     """Names of the JSON files shipped in factgpt/configs/<kind>/ (profiles, recipes)."""
     folder = resources.files("factgpt").joinpath("configs", kind)
@@ -169,6 +173,9 @@ def _locate(kind: str, name_or_path: str, relative_to: Path | None = None) -> tu
         if name_or_path in shipped_names(k):
             text = resources.files("factgpt").joinpath("configs", k, f"{name_or_path}.json").read_text(encoding="utf-8")
             return text, f"factgpt/configs/{k}/{name_or_path}.json", name_or_path
+    if name_or_path in RENAMED:
+        raise InputError(f"--{kind[:-1]}", f"{name_or_path!r} is now named {RENAMED[name_or_path]!r} "
+                                            "(the name said where it ran, not what it is)")
     known = ", ".join(shipped_names(kind))
     raise InputError(f"--{kind[:-1]}", f"unknown {kind[:-1]} {name_or_path!r}; known: {known}")
 

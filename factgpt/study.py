@@ -43,10 +43,10 @@ ASK_ABOVE_HOURS = 12.0
 
 
 def default_profile(device: torch.device) -> str:
-    """The course's scale on a GPU; on a CPU the best profile that fits a sitting."""
+    """The course's scale on a GPU; on a CPU the profile that shows the course's finding in minutes."""
     if device.type == "cuda":
         return "course"
-    return "laptop" if "laptop" in profile_names() else "smoke"
+    return "wordkeys_small" if "wordkeys_small" in profile_names() else "smoke"
 
 
 class _OutOfTime(Exception):
@@ -144,10 +144,13 @@ def reproduce(args: StudyOptions) -> int:
         f"{'resuming' if prior else 'writing'} {out}")
 
     precision = resolve(args.precision, device)  # decoding's; training's is resolved per stage
-    train_precision = resolve(args.precision, device, training=True)
+    # Under auto a profile that names its precision keeps it: bf16 is switched on per CPU kind by a
+    # check on the course model, which says nothing of another model's training.
+    train_choice = args.precision if args.precision != "auto" else (prof.common.precision or "auto")
+    train_precision = resolve(train_choice, device, training=True)
     if prior is None:
         given_dir = Path(args.pretrained) if args.pretrained else None
-        est = estimate_seed(prof, corpus, variants, device, dev_rows + test_rows, seeds[0], args.precision,
+        est = estimate_seed(prof, corpus, variants, device, dev_rows + test_rows, seeds[0], train_choice,
                             pretrained=given_dir is not None,
                             scratch_given=given_dir is not None and (given_dir / "vanilla.nopretrain.safetensors").is_file())
         hours = est.total * len(seeds) / 3600
@@ -203,7 +206,7 @@ def reproduce(args: StudyOptions) -> int:
         state = Path(f"{path}.state")
         resume = state.is_file() and prior is not None
         tr, status = stage(prof, corpus, *where, device, path, f"{tag} seed {seed}", quiet=args.quiet,
-                           train_overrides={"seed": seed, "precision": args.precision}, resume=resume,
+                           train_overrides={"seed": seed, "precision": train_choice}, resume=resume,
                            time_left_s=time_left(), save_every=SAVE_EVERY, **kw)
         if status != "done":
             raise _OutOfTime(f"{tag} seed {seed} at step {tr.progress.step} of {tr.total_steps}")

@@ -288,14 +288,17 @@ def speculative_table(r: dict[str, Any]) -> str:
 
 def frontier_table(record: dict[str, Any], search: str = "focused") -> str:
     """The candidates of one round of the search frontier (bench/frontier.py), a row a probe: search is
-    "small" (rounds 1-2), "focused" (round 3, lines without dates) or "batch" (round 4, small batches)."""
+    "small" (rounds 1-2), "focused" (round 3, lines without dates), "batch" (round 4, small batches) or
+    "keys" (round 5, word keys)."""
     rows = [r for r in record["rows"] if r.get("search", "focused" if r.get("drop_dates") else "small") == search]
     if not rows:
         return ""
     lines = ["| candidate | epoch | fp32 CPU minutes | pretraining loss | line recall | held-out accuracy |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        what = f"`{r['name']}` ({r['size']}, batch {r['batch_size']}, lr {r['learning_rate']:g}, seed {r['seed']})"
+        variant = "" if r.get("variant", "vanilla") == "vanilla" else f"{r['variant']}, "
+        what = (f"`{r['name']}` ({variant}{r['size']}, batch {r['batch_size']}, lr {r['learning_rate']:g}, "
+                f"seed {r['seed']})")
         for p in r["probes"]:
             mins = "–" if p["cpu_fp32_minutes"] is None else f"{p['cpu_fp32_minutes']:.1f}"
             lines.append(f"| {what} | {p['epoch']} | {mins} | {p['pretrain_loss']:.3f} | {p['line_recall']:.1f}% | "

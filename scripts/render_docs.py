@@ -7,15 +7,16 @@ is the repository's map of which file feeds which `<!-- NAME -->` marker:
 
   table:NAME            results/NAME/results.json (a study; the folder names the run)
   recipes, recipes:best every results/recipes/*/results.json (and results/recipes/table.md, its figure)
-  search:laptop         results/laptop/search/*.json
-  curve:NAME            results/laptop/curve/NAME/curve.json (and its curve.png)
-  sweep:NAME            results/laptop/finetune_sweep/NAME.json
+  search:course_keyed   results/course_keyed/search/*.json
+  curve:NAME            results/course_keyed/curve/NAME/curve.json (and its curve.png)
+  sweep:NAME            results/course_keyed/finetune_sweep/NAME.json
   abstention, abstention:scores   results/abstention/abstention.json
   analysis              results/analysis/analysis.json
   serve                 results/serve/load.json
   speculative           results/bench/speculative.json
   frontier:focused      results/search-small/frontier.json (its candidates on lines without dates)
   frontier:batch        results/search-small/frontier.json (its small-batch candidates)
+  frontier:keys         results/search-small/frontier.json (its word-key candidates)
   bench                 results/bench/*.md
 
 It writes results/index.json: the command, the pages and every file rendered from.
@@ -54,8 +55,8 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
             # keyed by the folder, not the recorded profile: results/quick/ ran when that profile was named laptop
             blocks[f"table:{f.parent.name}"] = markdown_table(res)
             sources.append(f)
-    search = results / "laptop" / "search"
-    blocks["search:laptop"] = search_table(search)
+    search = results / "course_keyed" / "search"
+    blocks["search:course_keyed"] = search_table(search)
     sources += sorted(search.glob("*.json"))
     recipes = results / "recipes"
     blocks["recipes"] = write_recipe_table(recipes) if recipes.is_dir() else ""  # and its figure
@@ -69,12 +70,12 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
     bench = sorted((results / "bench").glob("*.md"))
     blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
     sources += bench
-    for c in sorted((results / "laptop" / "curve").glob("*/curve.json")):
+    for c in sorted((results / "course_keyed" / "curve").glob("*/curve.json")):
         record = _json(c)
         blocks[f"curve:{c.parent.name}"] = curve_table(record)
         curve_plot(c.parent / "curve.png", record)  # the figure too, from the same file
         sources.append(c)
-    for w in sorted((results / "laptop" / "finetune_sweep").glob("*.json")):
+    for w in sorted((results / "course_keyed" / "finetune_sweep").glob("*.json")):
         blocks[f"sweep:{w.stem}"] = sweep_table(_json(w))
         sources.append(w)
     serve = results / "serve" / "load.json"
@@ -89,6 +90,7 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
     if frontier.is_file():
         blocks["frontier:focused"] = frontier_table(_json(frontier), "focused")
         blocks["frontier:batch"] = frontier_table(_json(frontier), "batch")
+        blocks["frontier:keys"] = frontier_table(_json(frontier), "keys")
         sources.append(frontier)
     analysis = results / "analysis" / "analysis.json"
     if analysis.is_file():

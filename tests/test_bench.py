@@ -98,7 +98,7 @@ def test_sweep_table_renders_a_one_seed_sweep_of_the_older_format():
     """Sweeps committed before --seeds hold one flat result per setting; they still render row by row."""
     from factgpt.tables import sweep_table
 
-    rec = json.loads((Path(__file__).resolve().parent.parent / "results" / "laptop" / "finetune_sweep" /
+    rec = json.loads((Path(__file__).resolve().parent.parent / "results" / "course_keyed" / "finetune_sweep" /
                       "front80_span_bf16_ep100.json").read_text())
     table = sweep_table(rec).splitlines()
     assert "seed 0" in table[0] and len(table) == 4 + len(rec["settings"])

@@ -28,27 +28,40 @@ def test_the_course_numbers_stand_once_and_every_other_file_leads_to_them():
                 assert p.model.n_embd > 0 and p.pretrain.max_epochs  # resolved from the chain
 
 
-def test_a_cpu_runs_the_laptop_profile_and_quick_is_the_short_look():
+def test_a_cpu_runs_the_small_word_key_profile_and_course_keyed_is_the_course_model_on_a_cpu():
     import torch
 
     from factgpt.study import default_profile
 
-    assert default_profile(torch.device("cpu")) == "laptop" and default_profile(torch.device("cuda")) == "course"
-    laptop, quick, course = load("profiles", "laptop"), load("profiles", "quick"), load("profiles", "course")
-    # the course's two stages and objectives on focused lines, pretrained long enough to store the facts
-    assert laptop.model == quick.model and laptop.model.n_embd == course.model.n_embd
-    assert laptop.data.birth_front and not quick.data.birth_front and laptop.data.max_chars == 80
-    assert laptop.data.question_key and laptop.pretrain.max_epochs >= 5 * quick.pretrain.max_epochs
-    # the previous laptop profile, kept by name, is the keyed one without its keys and 40 epochs shorter
+    assert default_profile(torch.device("cpu")) == "wordkeys_small" and default_profile(torch.device("cuda")) == "course"
+    small, keyed = load("profiles", "wordkeys_small"), load("profiles", "course_keyed")
+    quick, course = load("profiles", "quick"), load("profiles", "course")
+    # the default changes the model only: course_keyed's data, objective and finetuning
+    assert small.data == keyed.data and small.finetune_pretrained == keyed.finetune_pretrained
+    assert small.finetune_scratch == keyed.finetune_scratch
+    assert small.model.word_keys and small.model.n_layer < course.model.n_layer and small.model.n_embd < course.model.n_embd
+    # its cosine ends where its pretraining stops (127 tokens an example an epoch), in fp32 whatever the CPU
+    assert small.pretrain.final_tokens_per_pretrain_example == 127 * small.pretrain.max_epochs
+    assert small.common.precision == "fp32"
+    # course_keyed: the course's model and objectives on focused lines, pretrained long enough to store the facts
+    assert keyed.model == quick.model and keyed.model.n_embd == course.model.n_embd and not keyed.model.word_keys
+    assert keyed.data.birth_front and not quick.data.birth_front and keyed.data.max_chars == 80
+    assert keyed.data.question_key and keyed.pretrain.max_epochs >= 5 * quick.pretrain.max_epochs
+    # the profile before it, kept by name, is the keyed one without its keys and 40 epochs shorter
     before = load("profiles", "laptop120")
-    assert not before.data.question_key and before.pretrain.max_epochs == laptop.pretrain.max_epochs - 40
-    assert before.data.birth_front and before.finetune_pretrained == laptop.finetune_pretrained
-    assert laptop.finetune_pretrained.max_epochs < course.finetune_pretrained.max_epochs
+    assert not before.data.question_key and before.pretrain.max_epochs == keyed.pretrain.max_epochs - 40
+    assert before.data.birth_front and before.finetune_pretrained == keyed.finetune_pretrained
+    assert keyed.finetune_pretrained.max_epochs < course.finetune_pretrained.max_epochs
+
+
+def test_a_renamed_profile_names_its_new_name():
+    with pytest.raises(InputError, match="now named 'course_keyed'"):
+        load("profiles", "laptop")
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("profile", ["laptop", "laptop120"])
-def test_the_laptop_profiles_still_train_what_their_committed_results_ran(profile):
+@pytest.mark.parametrize("profile", ["wordkeys_small", "course_keyed", "laptop120"])
+def test_the_cpu_profiles_still_train_what_their_committed_results_ran(profile):
     """A profile whose settings drift from its results no longer reproduces them, and
     `reproduce --resume` or `merge` of a further seed would mix two trainings."""
     from pathlib import Path
@@ -59,7 +72,7 @@ def test_the_laptop_profiles_still_train_what_their_committed_results_ran(profil
 
 
 def test_a_setting_added_later_counts_at_its_default_in_a_record_that_lacks_it():
-    prof = load("profiles", "laptop")
+    prof = load("profiles", "course_keyed")
     old = prof.to_dict()
     del old["data"]["drop_dates"]
     assert same_training(old, prof)
@@ -68,9 +81,9 @@ def test_a_setting_added_later_counts_at_its_default_in_a_record_that_lacks_it()
 
 
 def test_a_file_changes_its_base_setting_by_setting(tmp_path):
-    base = write(tmp_path, "mine", {"base": "laptop", "description": "d", "pretrain": {"max_epochs": 3}})
+    base = write(tmp_path, "mine", {"base": "course_keyed", "description": "d", "pretrain": {"max_epochs": 3}})
     child = write(tmp_path, "child", {"base": "mine.json", "data": {"max_chars": 64}})
-    laptop = load("profiles", "laptop")
+    laptop = load("profiles", "course_keyed")
     p = load("profiles", str(child))
     assert p.name == "child" and p.description == "d"
     assert p.pretrain.max_epochs == 3 and p.pretrain.batch_size == laptop.pretrain.batch_size

@@ -37,9 +37,9 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
     import shutil
 
     root = Path(__file__).resolve().parent.parent
-    patterns = ["results/*/results.json", "results/index.json", "results/recipes/*/results.json", "results/laptop/search/*.json",
-                "results/bench/*.md", "results/abstention/abstention.json", "results/laptop/curve/*/curve.json",
-                "results/laptop/finetune_sweep/*.json", "results/analysis/analysis.json", "results/serve/load.json", "results/bench/speculative.json",
+    patterns = ["results/*/results.json", "results/index.json", "results/recipes/*/results.json", "results/course_keyed/search/*.json",
+                "results/bench/*.md", "results/abstention/abstention.json", "results/course_keyed/curve/*/curve.json",
+                "results/course_keyed/finetune_sweep/*.json", "results/analysis/analysis.json", "results/serve/load.json", "results/bench/speculative.json",
                 "results/search-small/frontier.json"]
     for pat in patterns:
         for f in root.glob(pat):
@@ -63,8 +63,8 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
     assert "results/course/results.json" in index["sources"]
     assert any(x.startswith("results/recipes/") for x in index["sources"])
     assert "results/analysis/analysis.json" in index["sources"]
-    assert any(x.startswith("results/laptop/curve/") for x in index["sources"])
-    assert any(x.startswith("results/laptop/finetune_sweep/") for x in index["sources"])
+    assert any(x.startswith("results/course_keyed/curve/") for x in index["sources"])
+    assert any(x.startswith("results/course_keyed/finetune_sweep/") for x in index["sources"])
     # every marker of every page was filled (a marker without its results renders empty)
     for page in pages:
         text = (root / page).read_text()

@@ -5,7 +5,7 @@ was part of 46-92 updates an epoch, and storage started only after about a hundr
 Adam an update moves the weights by about the learning rate whatever the batch, so a smaller batch
 gives each line a larger share of more updates an epoch, at a small extra cost an epoch on a CPU
 (results/search-batch/cpu-step-time/ has the candidates' step times). Every
-candidate is the laptop profile's data and objective (question-keyed lines, birth clause first,
+candidate is the course_keyed profile's data and objective (named laptop when the round ran) (question-keyed lines, birth clause first,
 cut to 80 characters, span corruption) with its own model size, batch and learning rate, on a
 cosine that ends where its pretraining stops (127 tokens an example an epoch).
 """

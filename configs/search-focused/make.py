@@ -1,7 +1,7 @@
 """Writes the candidate profiles of the focused-line search (held-out only) into this folder.
 
 Round 3 of the small-model search (configs/search-small/ holds rounds 1 and 2). Every candidate is
-the laptop profile's objective (span corruption on every person's line, question key, birth clause
+the course_keyed profile's objective (named laptop when the round ran) (span corruption on every person's line, question key, birth clause
 first) on lines with their dates taken out (data.drop_dates) and cut shorter, so that an epoch costs
 fewer characters and a larger share of them is the birthplace; a smaller model; its own learning
 rate and length, on a cosine that ends where its pretraining stops (127 tokens an example an epoch).
@@ -18,7 +18,7 @@ def candidate(size: str, lr: float, epochs: int, chars: int = 64, batch: int = 6
               ft: tuple[int, float] | None = None) -> tuple[str, dict]:
     n_layer, n_head, n_embd = SIZES[size]
     name = f"f{chars}_{size}_lr{lr:g}_b{batch}_e{epochs}" + (f"_ft{ft[0]}x{ft[1]:g}" if ft else "")
-    prof = {"base": "laptop",
+    prof = {"base": "course_keyed",
             "description": f"focused-line candidate: dates out, lines cut to {chars} characters; {n_layer} layers, "
                            f"{n_head} heads, {n_embd}-d; pretraining {epochs} epochs of batch {batch} at peak lr "
                            f"{lr:g} on a cosine ending at epoch {epochs}",

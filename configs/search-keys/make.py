@@ -6,7 +6,7 @@ course's width and depth: a character model has to build a person's identity out
 the name before it can attach a fact to it. The recipes' word-key table (factgpt/wordkeys.py: a
 learned vector per hashed word and word pair at every letter) made storage nearly free under
 next-character prediction. Here it is added to small models under the study's own objective:
-every candidate is the laptop profile's data and objective (question-keyed lines, birth clause
+every candidate is the course_keyed profile's data and objective (named laptop when the round ran) (question-keyed lines, birth clause
 first, cut to 80 characters, the course's span corruption, finetuning on the training pairs) with a
 word-key table, its own size and length, on a cosine that ends where its pretraining stops
 (127 tokens an example an epoch).

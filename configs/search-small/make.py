@@ -1,6 +1,6 @@
 """Writes the candidate profiles of the small-model search (held-out only) into this folder.
 
-Every candidate is the laptop profile's data and objective (question-keyed lines, birth clause
+Every candidate is the course_keyed profile's data and objective (named laptop when the round ran) (question-keyed lines, birth clause
 first, cut to 80 characters, span corruption) with a smaller model, its own learning rate, batch
 and length, on a cosine that ends where its pretraining stops (127 tokens an example an epoch).
 """
@@ -17,7 +17,7 @@ def candidate(size: str, lr: float, epochs: int, batch: int = 64, chars: int = 8
     n_layer, n_head, n_embd = SIZES[size]
     name = f"{size}_lr{lr:g}_b{batch}_e{epochs}" + (f"_c{chars}" if chars != 80 else "") + \
         (f"_ft{ft[0]}x{ft[1]:g}" if ft else "")
-    prof = {"base": "laptop",
+    prof = {"base": "course_keyed",
             "description": f"search candidate: {n_layer} layers, {n_head} heads, {n_embd}-d; pretraining {epochs} "
                            f"epochs of batch {batch} at peak lr {lr:g} on a cosine ending at epoch {epochs}",
             "model": {"n_layer": n_layer, "n_head": n_head, "n_embd": n_embd},
