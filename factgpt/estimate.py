@@ -2,8 +2,10 @@
 
 A stage's batches have a fixed size and length, so its steps cost about the
 same from first to last. Two steps were too few (two estimates 10 s apart
-differed by 30%): each stage here gets a warm-up step and then the median of
-several timed steps. Decoding is timed on a slice of the questions.
+differed by 30%), and one warm-up step then four timed ones too few for a
+small model, whose steps are short (10.9 minutes estimated for a 7-minute
+pretraining): each stage here gets two warm-up steps, then the median of at
+least four timed steps covering at least two seconds. Decoding is timed on a slice of the questions.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from .model import GPT
 from .pipeline import Corpus, evaluate_rows, finetune_source, model_config, pretrain_source, stage_config
 from .train import Trainer
 
-TIMED_STEPS = 4
+WARMUP_STEPS = 2  # the first steps allocate the optimizer's state and choose kernels
+TIMED_STEPS = 4  # at least this many steps are timed...
+TIMED_SECONDS = 2.0  # ...and more, up to MAX_TIMED_STEPS, until this much time is covered: a small
+MAX_TIMED_STEPS = 16  # model's step is short enough for the machine's hiccups to move a median of 4
 
 
 @dataclass(frozen=True)
@@ -44,18 +49,31 @@ class SeedEstimate:
                 f"pretraining {self.finetune_scratch / 60:.1f}, evaluation {self.evaluate / 60:.1f} minutes")
 
 
-def _median_step_seconds(tr: Trainer, steps: int = TIMED_STEPS) -> float:
-    batches = tr.source.epoch(tr.cfg.batch_size, tr.gen, tr.cfg.shuffle)
-    tr.step(next(batches))  # warm-up: allocations, kernels chosen
-    times = []
-    for _ in range(steps):
+def _batches(tr: Trainer):
+    """The stage's batches, epoch after epoch (a finetuning epoch can be shorter than the warm-up)."""
+    while True:
+        empty = True
+        for batch in tr.source.epoch(tr.cfg.batch_size, tr.gen, tr.cfg.shuffle):
+            empty = False
+            yield batch
+        if empty:
+            return
+
+
+def _median_step_seconds(tr: Trainer) -> float:
+    batches = _batches(tr)
+    times: list[float] = []
+    for i in range(WARMUP_STEPS + MAX_TIMED_STEPS):
         batch = next(batches, None)
         if batch is None:
             break
         t0 = time.perf_counter()
         tr.step(batch)
         tr.flush()
-        times.append(time.perf_counter() - t0)
+        if i >= WARMUP_STEPS:
+            times.append(time.perf_counter() - t0)
+            if len(times) >= TIMED_STEPS and sum(times) >= TIMED_SECONDS:
+                break
     return statistics.median(times) if times else 0.0
 
 

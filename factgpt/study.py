@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from .checkpoint import load_tensors
-from .config import DataSettings, same_training
+from .config import RENAMED, DataSettings, same_training
 from .experiment import FORMATS, DataBundle, command_line, provenance, unfinished_run
 from .errors import InputError
 from .estimate import estimate_seed
@@ -83,11 +83,12 @@ def _plan(args: StudyOptions) -> tuple[str | None, list[int], list[str], dict | 
     plan = prior.get("plan")
     if plan is None:
         raise InputError(path, "this run records no plan (it was made before runs could be resumed)")
-    for opt, given, planned in (("--profile", args.profile, plan["profile"]), ("--seeds", args.seeds, plan["seeds"]),
+    profile = RENAMED.get(plan["profile"], plan["profile"])  # a run started before its profile was renamed
+    for opt, given, planned in (("--profile", args.profile, profile), ("--seeds", args.seeds, plan["seeds"]),
                                 ("--variants", args.variants, plan["variants"])):
         if given is not None and given != planned:
             raise InputError(path, f"this run is of {opt} {planned}; resume it without {opt} or start a new --out")
-    return plan["profile"], plan["seeds"], plan["variants"], prior
+    return profile, plan["seeds"], plan["variants"], prior
 
 
 def _check_pretrained(folder: Path, seeds: list[int], variants: list[str], prof) -> None:

@@ -9,7 +9,7 @@ is the repository's map of which file feeds which `<!-- NAME -->` marker:
   recipes, recipes:best every results/recipes/*/results.json (and results/recipes/table.md, its figure)
   search:course_keyed   results/course_keyed/search/*.json
   curve:NAME            results/course_keyed/curve/NAME/curve.json (and its curve.png)
-  sweep:NAME            results/course_keyed/finetune_sweep/NAME.json
+  sweep:NAME            results/course_keyed/finetune_sweep/NAME.json, results/search-keys/finetune_sweep/NAME.json
   abstention, abstention:scores   results/abstention/abstention.json
   analysis              results/analysis/analysis.json
   serve                 results/serve/load.json
@@ -75,7 +75,9 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
         blocks[f"curve:{c.parent.name}"] = curve_table(record)
         curve_plot(c.parent / "curve.png", record)  # the figure too, from the same file
         sources.append(c)
-    for w in sorted((results / "course_keyed" / "finetune_sweep").glob("*.json")):
+    sweeps = [*(results / "course_keyed" / "finetune_sweep").glob("*.json"),
+              *(results / "search-keys" / "finetune_sweep").glob("*.json")]
+    for w in sorted(sweeps):
         blocks[f"sweep:{w.stem}"] = sweep_table(_json(w))
         sources.append(w)
     serve = results / "serve" / "load.json"

@@ -571,6 +571,26 @@ def test_reproduce_runs_a_study_of_hours_without_asking(tmp_path, monkeypatch):
     assert "training in fp32; 1 seed; estimated 300 minutes a seed" in err and "5.0 h in all" in err
 
 
+def test_a_profile_that_names_its_precision_keeps_it_under_auto(tmp_path, monkeypatch):
+    """bf16 is switched on per CPU kind by a check on the course model; a profile that says fp32
+    (its model was not checked) trains in fp32 under --precision auto even on such a CPU."""
+    import factgpt.precision as precision
+    import factgpt.study as study
+
+    monkeypatch.setattr(precision, "bf16_shown_to_train_here", lambda: True)
+    assert precision.resolve("auto", torch.device("cpu"), training=True) == "bf16"  # the CPU kind's default
+    prof = tmp_path / "fp32.json"
+    prof.write_text(json.dumps({**PIECES_PROFILE, "common": {**PIECES_PROFILE.get("common", {}), "precision": "fp32"}}))
+    monkeypatch.setattr(study, "estimate_seed", _fake_estimate(0.01))
+    rc, _, err = cli("reproduce", "--profile", prof, "--out", tmp_path / "res", "--quiet", "--seeds", "0",
+                     "--variants", "vanilla", "--device", "cpu")
+    assert rc == 0, err
+    assert "training in fp32" in err
+    assert json.loads((tmp_path / "res" / "results.json").read_text())["precision"] == "fp32"
+    history = json.loads((tmp_path / "res" / "seed0" / "vanilla.pretrain.safetensors.history.json").read_text())
+    assert history["precision"] == "fp32"
+
+
 def test_reproduce_asks_only_before_many_hours_and_leaves_no_folder(tmp_path, monkeypatch):
     import factgpt.study as study
 

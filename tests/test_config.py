@@ -136,3 +136,14 @@ def test_profiles_and_recipes_are_separate_namespaces():
     """A name means one thing: no profile shares its name with a recipe (a base is looked up in
     the file's own kind first, then in the other)."""
     assert not set(shipped_names("profiles")) & set(shipped_names("recipes"))
+
+
+def test_a_run_started_under_a_renamed_profile_resumes_under_its_new_name(tmp_path):
+    from factgpt.study import StudyOptions, _plan
+
+    (tmp_path / "results.json").write_text(json.dumps(
+        {"partial": True, "plan": {"profile": "laptop", "seeds": [0], "variants": ["vanilla"]}}))
+    profile, seeds, variants, prior = _plan(StudyOptions(out=str(tmp_path), resume=True))
+    assert (profile, seeds, variants) == ("course_keyed", [0], ["vanilla"]) and prior["plan"]["profile"] == "laptop"
+    # given again under its new name, the profile agrees with the plan
+    assert _plan(StudyOptions(out=str(tmp_path), resume=True, profile="course_keyed"))[0] == "course_keyed"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..config import DataSettings
+from ..config import RENAMED, DataSettings
 from ..evaluate import predict
 from ..grounded import CONFIDENCE, AbstentionRule, answer_questions
 from ..model import GPT
@@ -75,6 +75,7 @@ def model_view(meta: dict[str, Any], profile: str | None = None) -> ModelView:
         data = DataSettings(**{k: v for k, v in meta["data"].items() if k in DataSettings.__dataclass_fields__})
     else:  # older checkpoints: the profile they name, as it is now
         name = (meta.get("shipped_from") or {}).get("profile") or meta.get("profile") or profile
+        name = RENAMED.get(name, name) if name else name  # a profile renamed since: its settings' new name
         data = load_profile(name).data if name else DataSettings()
     cut = min(SPAN_SHOWN, data.max_chars) if data.max_chars else SPAN_SHOWN
     return ModelView("course", data, cut)
