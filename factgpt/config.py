@@ -47,7 +47,7 @@ class ModelSettings:
     resid_pdrop: float
     attn_pdrop: float
     synth_per_head_b: bool = False
-    word_keys: int = 0  # buckets of a word-key table (track B recipes); 0: the plain model
+    word_keys: int = 0  # buckets of a word-key table (wordkeys_small, track B recipes); 0: the plain model
     rope: bool = False
 
 
