@@ -14,7 +14,7 @@ was timed, set its log's minutes beside this estimate (--measured) to see
 how far the extrapolation is off.
 
     python bench/seed_time.py --profile course_keyed --steps 12
-    python bench/seed_time.py --profile wordkeys_small --precisions fp32    # a CPU without bf16 hardware
+    python bench/seed_time.py --profile wordkeys_small_e70 --precisions fp32    # a CPU without bf16 hardware
 
 Writes results/bench/seed-time-<profile>-<device>.json.
 """
@@ -85,7 +85,7 @@ def time_stage(trainers: dict[str, Trainer], steps: int, warmup: int = 2) -> dic
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="wordkeys_small")
+    ap.add_argument("--profile", default="wordkeys_small_e70")
     ap.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"],
                     help="default: fp32, and bf16 where the CPU has bf16 instructions")
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))

@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(default: a new runs/abstention-DATE-TIME)")
 
     p = sub.add_parser("reproduce", help="the whole study: every row, every seed, results JSON, table and plots")
-    p.add_argument("--profile", default=None, help="wordkeys_small | course_keyed | course | laptop120 | quick | smoke | a JSON file "
-                                                     "(default: course on a GPU, wordkeys_small on a CPU)")
+    p.add_argument("--profile", default=None,
+                   help="wordkeys_small_e70 | wordkeys_small_e60 | course_keyed | course | laptop120 | quick | smoke | "
+                        "a JSON file (default: course on a GPU, wordkeys_small_e70 on a CPU)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=None, help="default: both")
     p.add_argument("--out", default=None, help="the run's folder (default: a new runs/PROFILE-DATE-TIME)")
@@ -160,9 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("curve", help="one pretraining of a profile, probed every few epochs: held-out accuracy "
                                      "and line recall against pretraining minutes")
-    p.add_argument("--profile", default="wordkeys_small",
-                   help="wordkeys_small | course_keyed | course | laptop120 | quick | smoke | a JSON file "
-                        "(default wordkeys_small)")
+    p.add_argument("--profile", default="wordkeys_small_e70",
+                   help="wordkeys_small_e70 | wordkeys_small_e60 | course_keyed | course | laptop120 | quick | smoke | "
+                        "a JSON file (default wordkeys_small_e70)")
     p.add_argument("--variant", choices=VARIANTS, default="vanilla")
     p.add_argument("--probe_every", type=positive_int, default=10, metavar="EPOCHS")
     p.add_argument("--probe_at", type=positive_int, nargs="+", default=None, metavar="EPOCH",

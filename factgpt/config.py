@@ -47,7 +47,7 @@ class ModelSettings:
     resid_pdrop: float
     attn_pdrop: float
     synth_per_head_b: bool = False
-    word_keys: int = 0  # buckets of a word-key table (wordkeys_small, track B recipes); 0: the plain model
+    word_keys: int = 0  # buckets of a word-key table (the wordkeys_small profiles, track B recipes); 0: the plain model
     rope: bool = False
 
 
@@ -152,8 +152,11 @@ TOP_LEVEL = {"base", "description", "recipe", *SECTIONS}
 
 
 # ---- loading --------------------------------------------------------------------
-# Shipped names given up, and what the same settings are called now.
-RENAMED = {"laptop": "course_keyed"}
+# Shipped names given up, and what the same settings are called now, with why: a checkpoint or a
+# resumed run that names the old profile means the new name's settings.
+RENAMED = {"laptop": "course_keyed", "wordkeys_small": "wordkeys_small_e60"}
+WHY_RENAMED = {"laptop": "the name said where it ran, not what it is",
+               "wordkeys_small": "the name did not say its 60 epochs; the CPU default is now wordkeys_small_e70"}
 
 
 def shipped_names(kind: str) -> list[str]:
@@ -175,7 +178,7 @@ def _locate(kind: str, name_or_path: str, relative_to: Path | None = None) -> tu
             return text, f"factgpt/configs/{k}/{name_or_path}.json", name_or_path
     if name_or_path in RENAMED:
         raise InputError(f"--{kind[:-1]}", f"{name_or_path!r} is now named {RENAMED[name_or_path]!r} "
-                                            "(the name said where it ran, not what it is)")
+                                            f"({WHY_RENAMED[name_or_path]})")
     known = ", ".join(shipped_names(kind))
     raise InputError(f"--{kind[:-1]}", f"unknown {kind[:-1]} {name_or_path!r}; known: {known}")
 

@@ -46,7 +46,7 @@ def default_profile(device: torch.device) -> str:
     """The course's scale on a GPU; on a CPU the profile that shows the course's finding in minutes."""
     if device.type == "cuda":
         return "course"
-    return "wordkeys_small" if "wordkeys_small" in profile_names() else "smoke"
+    return "wordkeys_small_e70" if "wordkeys_small_e70" in profile_names() else "smoke"
 
 
 class _OutOfTime(Exception):

@@ -33,8 +33,8 @@ def test_a_cpu_runs_the_small_word_key_profile_and_course_keyed_is_the_course_mo
 
     from factgpt.study import default_profile
 
-    assert default_profile(torch.device("cpu")) == "wordkeys_small" and default_profile(torch.device("cuda")) == "course"
-    small, keyed = load("profiles", "wordkeys_small"), load("profiles", "course_keyed")
+    assert default_profile(torch.device("cpu")) == "wordkeys_small_e70" and default_profile(torch.device("cuda")) == "course"
+    small, keyed = load("profiles", "wordkeys_small_e70"), load("profiles", "course_keyed")
     quick, course = load("profiles", "quick"), load("profiles", "course")
     # the default changes the model only: course_keyed's data, objective and finetuning
     assert small.data == keyed.data and small.finetune_pretrained == keyed.finetune_pretrained
@@ -43,6 +43,11 @@ def test_a_cpu_runs_the_small_word_key_profile_and_course_keyed_is_the_course_mo
     # its cosine ends where its pretraining stops (127 tokens an example an epoch), in fp32 whatever the CPU
     assert small.pretrain.final_tokens_per_pretrain_example == 127 * small.pretrain.max_epochs
     assert small.common.precision == "fp32"
+    # the 60-epoch default before it, kept by name: the same but for the length of its cosine
+    before = load("profiles", "wordkeys_small_e60")
+    assert before.pretrain.max_epochs == 60 < small.pretrain.max_epochs == 70
+    assert before.with_settings(pretrain={"max_epochs": 70, "final_tokens_per_pretrain_example": 127 * 70}).to_dict() \
+        | {"name": "", "description": ""} == small.to_dict() | {"name": "", "description": ""}
     # course_keyed: the course's model and objectives on focused lines, pretrained long enough to store the facts
     assert keyed.model == quick.model and keyed.model.n_embd == course.model.n_embd and not keyed.model.word_keys
     assert keyed.data.birth_front and not quick.data.birth_front and keyed.data.max_chars == 80
@@ -57,10 +62,12 @@ def test_a_cpu_runs_the_small_word_key_profile_and_course_keyed_is_the_course_mo
 def test_a_renamed_profile_names_its_new_name():
     with pytest.raises(InputError, match="now named 'course_keyed'"):
         load("profiles", "laptop")
+    with pytest.raises(InputError, match="now named 'wordkeys_small_e60'.*default is now wordkeys_small_e70"):
+        load("profiles", "wordkeys_small")
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("profile", ["wordkeys_small", "course_keyed", "laptop120"])
+@pytest.mark.parametrize("profile", ["wordkeys_small_e60", "course_keyed", "laptop120"])
 def test_the_cpu_profiles_still_train_what_their_committed_results_ran(profile):
     """A profile whose settings drift from its results no longer reproduces them, and
     `reproduce --resume` or `merge` of a further seed would mix two trainings."""

@@ -36,10 +36,10 @@ GRID = [
     # after the first two: 2 layers stored a third of the held-out lines by epoch 40 (4.2 minutes), still rising
     candidate("l2d128", 2e-3, 60),
     candidate("l2d128", 3e-3, 60),
-    # after wordkeys_small (the 60-epoch candidate) answered 23.6% and 19.8% of dev on its first two seeds,
+    # after wordkeys_small_e60 (the 60-epoch candidate, then named wordkeys_small) answered 23.6% and 19.8% of dev on its first two seeds,
     # under the write-up's 26.6%: what a longer cosine buys, for the frontier (held-out only)
     candidate("l2d128", 2e-3, 80),
-    # after wordkeys_small's three dev seeds (23.9% ± 4.3, one seed under 20%) and the 80-epoch
+    # after wordkeys_small_e60's three dev seeds (23.9% ± 4.3, one seed under 20%) and the 80-epoch
     # curve: the longest cosine whose seed fits 20 fp32 minutes on 2 cores (held-out only, both variants)
     candidate("l2d128", 2e-3, 70),
 ]
