@@ -67,7 +67,7 @@ def test_a_renamed_profile_names_its_new_name():
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("profile", ["wordkeys_small_e60", "course_keyed", "laptop120"])
+@pytest.mark.parametrize("profile", ["wordkeys_small_e70", "wordkeys_small_e60", "course_keyed", "laptop120"])
 def test_the_cpu_profiles_still_train_what_their_committed_results_ran(profile):
     """A profile whose settings drift from its results no longer reproduces them, and
     `reproduce --resume` or `merge` of a further seed would mix two trainings."""
