@@ -9,15 +9,16 @@ would not pay anyway: PyTorch's bf16 matrix products there were measured
 10-100x slower than fp32; with them, 8-9x faster (a 7,700×256 by 256×1,024
 product: 336 against 39 GFLOP/s on one core of an AMD EPYC with avx512_bf16).
 BF16_TRAINING_CPUS lists the CPU kinds (vendor, family, model) where bf16
-has passed that comparison; `auto` trains in bf16 on those only, since the
-check is per kind (the same instructions need not mean the same numerics;
-on the Xeon a two-seed check first failed). It passed on
-a 2-core AMD EPYC Zen 4 (family 25 model 17, avx512_bf16): bf16 stayed inside
-fp32's three-seed spread in all 9 windows of bench/learning_equivalence.py
---compare bf16 and ran 1.8x faster a course step; and on a 2-core Xeon with
-AMX (family 6 model 167): 9 of 9 windows against three fp32 seeds, 1.7x
-faster a course step (with two seeds the same runs had given 6 of 9, the
-spread of two seeds being narrow; docs/speed.md).
+passed bench/learning_equivalence.py --compare bf16, a screen of a reduced
+model for 184 steps by its loss alone: a 2-core AMD EPYC Zen 4 (family 25
+model 17, avx512_bf16) and a 2-core Xeon with AMX (family 6 model 167), 9 of 9
+windows against three fp32 seeds each (docs/speed.md). The screen's runs
+answer nothing, so it cannot say whether bf16 stores the facts; `auto` trains
+a profile in bf16 only where, on top of it, that profile's own pretraining
+passed bench/precision_profile_check.py on that CPU kind (three seeds, at
+least 500 steps, loss and held-out accuracy inside fp32's spread):
+BF16_PROFILE_CHECKS, empty until such a check passes. Elsewhere `auto` is
+fp32 and `--precision bf16` asks for bf16.
 Decoding stays fp32 under `auto` either way: answers are compared exactly
 with committed predictions.
 
@@ -49,9 +50,17 @@ BF16_TRAINING_CPUS: frozenset[CpuKind] = frozenset({
 })
 
 
-def bf16_shown_to_train_here() -> bool:
-    """bf16 has passed the learning comparison on this kind of CPU, and it has the instructions."""
-    return cpu_has_native_bf16() and cpu_kind() in BF16_TRAINING_CPUS
+# Profiles whose own pretraining passed bench/precision_profile_check.py in bf16, and the CPU kinds
+# where it did (results/bench/precision-profile-<profile>-cpu-*.json; a test keeps the two in step).
+BF16_PROFILE_CHECKS: dict[str, frozenset[CpuKind]] = {}
+
+
+def bf16_shown_to_train_here(profile: str | None) -> bool:
+    """bf16 has passed the screen on this kind of CPU and the profile's own check there, and the CPU
+    has the instructions."""
+    kind = cpu_kind()
+    return (profile is not None and cpu_has_native_bf16() and kind in BF16_TRAINING_CPUS
+            and kind in BF16_PROFILE_CHECKS.get(profile, frozenset()))
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,8 +72,9 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve(precision: str, device: torch.device, training: bool = False) -> str:
-    """The precision to run in; `auto` for training picks bf16 on a CPU kind in BF16_TRAINING_CPUS."""
+def resolve(precision: str, device: torch.device, training: bool = False, profile: str | None = None) -> str:
+    """The precision to run in; `auto` for training picks bf16 only for a profile whose own bf16 check
+    passed on this CPU kind (BF16_PROFILE_CHECKS), fp32 otherwise."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
     if precision == "tf32" and device.type != "cuda":
@@ -73,7 +83,7 @@ def resolve(precision: str, device: torch.device, training: bool = False) -> str
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn("this CPU has no native bf16 instructions: bf16 will be much slower than fp32")
         return precision
-    if training and device.type == "cpu" and bf16_shown_to_train_here():
+    if training and device.type == "cpu" and bf16_shown_to_train_here(profile):
         return "bf16"
     return "fp32"  # elsewhere bf16 is not shown to match fp32 (see the module docstring)
 

@@ -145,10 +145,11 @@ def reproduce(args: StudyOptions) -> int:
         f"{'resuming' if prior else 'writing'} {out}")
 
     precision = resolve(args.precision, device)  # decoding's; training's is resolved per stage
-    # Under auto a profile that names its precision keeps it: bf16 is switched on per CPU kind by a
-    # check on the course model, which says nothing of another model's training.
+    # Under auto a profile that names its precision keeps it; otherwise bf16 only where this profile's
+    # own check passed on this CPU kind (precision.BF16_PROFILE_CHECKS). Resolved once, here, so that
+    # every stage trains in what the run prints and records.
     train_choice = args.precision if args.precision != "auto" else (prof.common.precision or "auto")
-    train_precision = resolve(train_choice, device, training=True)
+    train_choice = train_precision = resolve(train_choice, device, training=True, profile=name)
     if prior is None:
         given_dir = Path(args.pretrained) if args.pretrained else None
         est = estimate_seed(prof, corpus, variants, device, dev_rows + test_rows, seeds[0], train_choice,

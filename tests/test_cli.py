@@ -572,13 +572,12 @@ def test_reproduce_runs_a_study_of_hours_without_asking(tmp_path, monkeypatch):
 
 
 def test_a_profile_that_names_its_precision_keeps_it_under_auto(tmp_path, monkeypatch):
-    """bf16 is switched on per CPU kind by a check on the course model; a profile that says fp32
-    (its model was not checked) trains in fp32 under --precision auto even on such a CPU."""
+    """A profile that says fp32 trains in fp32 under --precision auto, even where bf16 would be chosen."""
     import factgpt.precision as precision
     import factgpt.study as study
 
-    monkeypatch.setattr(precision, "bf16_shown_to_train_here", lambda: True)
-    assert precision.resolve("auto", torch.device("cpu"), training=True) == "bf16"  # the CPU kind's default
+    monkeypatch.setattr(precision, "bf16_shown_to_train_here", lambda profile=None: True)
+    assert precision.resolve("auto", torch.device("cpu"), training=True) == "bf16"  # what auto would pick
     prof = tmp_path / "fp32.json"
     prof.write_text(json.dumps({**PIECES_PROFILE, "common": {**PIECES_PROFILE.get("common", {}), "precision": "fp32"}}))
     monkeypatch.setattr(study, "estimate_seed", _fake_estimate(0.01))

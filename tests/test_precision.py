@@ -38,11 +38,11 @@ def test_tf32_setting_is_restored_after_an_error():
     assert torch.get_float32_matmul_precision() == before
 
 
-def test_auto_trains_in_bf16_only_on_a_cpu_kind_where_it_was_shown(monkeypatch):
-    """bf16 for training on a CPU kind that passed the learning comparison and has the instructions;
-    fp32 on any other kind (a family-26 EPYC with avx512_bf16 was never checked), never for decoding
-    (committed predictions are compared exactly), never without the instructions, and never against
-    an explicit fp32."""
+def test_auto_trains_in_bf16_only_for_a_profile_checked_on_this_cpu_kind(monkeypatch):
+    """bf16 for training only where the CPU kind passed the screen, has the instructions, and the
+    profile's own check passed on that kind; fp32 for any other profile or kind (a family-26 EPYC
+    with avx512_bf16 was never checked), without a profile, for decoding (committed predictions
+    are compared exactly), without the instructions, and against an explicit fp32."""
     import factgpt.precision as P
     from factgpt.runinfo import CpuKind
 
@@ -51,17 +51,67 @@ def test_auto_trains_in_bf16_only_on_a_cpu_kind_where_it_was_shown(monkeypatch):
     unchecked = CpuKind("AuthenticAMD", 26, 2)
     assert zen4 in P.BF16_TRAINING_CPUS and xeon in P.BF16_TRAINING_CPUS
     monkeypatch.setattr(P, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(P, "cpu_kind", lambda: unchecked)
-    assert P.resolve("auto", cpu, training=True) == "fp32"
-    monkeypatch.setattr(P, "cpu_kind", lambda: None)
-    assert P.resolve("auto", cpu, training=True) == "fp32"
-    for kind in (zen4, xeon):
+    for kind in (zen4, xeon, unchecked, None):  # no profile has passed its own check yet
         monkeypatch.setattr(P, "cpu_kind", lambda kind=kind: kind)
-        assert P.resolve("auto", cpu, training=True) == "bf16"
-    assert P.resolve("auto", cpu) == "fp32"
-    assert P.resolve("fp32", cpu, training=True) == "fp32"
+        assert P.resolve("auto", cpu, training=True, profile="course_keyed") == "fp32"
+    monkeypatch.setattr(P, "BF16_PROFILE_CHECKS", {"checked": frozenset({zen4, unchecked})})
+    monkeypatch.setattr(P, "cpu_kind", lambda: zen4)
+    assert P.resolve("auto", cpu, training=True, profile="checked") == "bf16"
+    assert P.resolve("auto", cpu, training=True, profile="other") == "fp32"
+    assert P.resolve("auto", cpu, training=True) == "fp32"  # a trainer that names no profile
+    assert P.resolve("auto", cpu, profile="checked") == "fp32"  # decoding
+    assert P.resolve("fp32", cpu, training=True, profile="checked") == "fp32"
+    monkeypatch.setattr(P, "cpu_kind", lambda: xeon)  # screened, but the profile was checked elsewhere
+    assert P.resolve("auto", cpu, training=True, profile="checked") == "fp32"
+    monkeypatch.setattr(P, "cpu_kind", lambda: unchecked)  # the profile passed, the kind was never screened
+    assert P.resolve("auto", cpu, training=True, profile="checked") == "fp32"
+    monkeypatch.setattr(P, "cpu_kind", lambda: zen4)
     monkeypatch.setattr(P, "cpu_has_native_bf16", lambda: False)
-    assert P.resolve("auto", cpu, training=True) == "fp32"
+    assert P.resolve("auto", cpu, training=True, profile="checked") == "fp32"
+
+
+@pytest.mark.golden
+def test_bf16_profiles_are_those_whose_committed_profile_check_passed():
+    """BF16_PROFILE_CHECKS holds exactly the (profile, CPU kind) pairs whose committed
+    bench/precision_profile_check.py verdict passed (three seeds, 500 steps, loss and held-out accuracy)."""
+    import json
+
+    import factgpt.precision as P
+    from factgpt.runinfo import CpuKind
+
+    passed: dict[str, set] = {}
+    for f in sorted((ROOT / "results" / "bench").glob("precision-profile-*.json")):
+        d = json.loads(f.read_text())
+        if d["passed"]:
+            assert d["seeds"] >= 3 and d["steps"] >= 500 and d["enough"]
+            passed.setdefault(d["profile"], set()).add(CpuKind(*d["cpu_kind"]))
+    assert passed == {k: set(v) for k, v in P.BF16_PROFILE_CHECKS.items()}
+
+
+def _curve(losses: list[float], accuracy: float, steps: int = 600) -> dict:
+    return {"probes": [{"epoch": 10 * (i + 1), "step": steps * (i + 1) // len(losses), "pretrain_loss": x,
+                        "heldout_accuracy": accuracy} for i, x in enumerate(losses)]}
+
+
+def test_the_profile_check_passes_only_inside_fp32s_spread_with_enough_seeds_and_steps():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ppc", ROOT / "bench" / "precision_profile_check.py")
+    ppc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ppc)
+    fp32 = [_curve([2.0, 1.0], 0.30), _curve([2.1, 1.1], 0.32), _curve([2.2, 1.2], 0.34)]
+    same = ppc.verdict({"fp32": fp32, "bf16": [_curve([2.1, 1.1], 0.31)] * 3})
+    assert same["passed"] and same["losses_inside"] and same["heldout_accuracy"]["inside"]
+    # the loss learns like fp32 but fewer facts come out: not passed
+    fewer = ppc.verdict({"fp32": fp32, "bf16": [_curve([2.1, 1.1], 0.20)] * 3})
+    assert fewer["losses_inside"] and not fewer["heldout_accuracy"]["inside"] and not fewer["passed"]
+    # one probe's loss outside the widened range (1.0 to 1.4 at the last): not passed
+    worse = ppc.verdict({"fp32": fp32, "bf16": [_curve([2.1, 1.5], 0.31)] * 3})
+    assert not worse["losses_inside"] and not worse["passed"]
+    # inside, but two seeds or 300 steps are not enough to say
+    assert not ppc.verdict({"fp32": fp32[:2], "bf16": [_curve([2.05, 1.05], 0.31)] * 2})["passed"]
+    short = [_curve([2.0, 1.0], 0.3, steps=300), _curve([2.1, 1.1], 0.32, 300), _curve([2.2, 1.2], 0.34, 300)]
+    assert not ppc.verdict({"fp32": short, "bf16": [_curve([2.1, 1.1], 0.31, 300)] * 3})["passed"]
 
 
 @pytest.mark.golden
