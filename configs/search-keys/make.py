@@ -40,7 +40,8 @@ GRID = [
     # under the write-up's 26.6%: what a longer cosine buys, for the frontier (held-out only)
     candidate("l2d128", 2e-3, 80),
     # after wordkeys_small_e60's three dev seeds (23.9% ± 4.3, one seed under 20%) and the 80-epoch
-    # curve: the longest cosine whose seed fits 20 fp32 minutes on 2 cores (held-out only, both variants)
+    # curve: a cosine between the two whose seed leaves room under 20 fp32 minutes on 2 cores (held-out only,
+    # both variants)
     candidate("l2d128", 2e-3, 70),
 ]
 
