@@ -16,7 +16,7 @@ in OUT are kept, so a stopped check goes on where it was:
     python bench/precision_profile_check.py --profile wordkeys_small_e70 --seeds 0 1 2
     python bench/precision_profile_check.py --profile course_keyed --max_epochs 40 --seeds 0 1 2
 
-Writes OUT/<precision>-s<seed>/curve.json for each run and
+Writes OUT/<precision>-s<seed>/curve.json for each run (OUT: runs/precision-profile-check-PROFILE) and
 results/bench/precision-profile-<profile>-<cpu>.json with the verdict.
 """
 
@@ -32,7 +32,9 @@ from pathlib import Path
 import torch
 
 from factgpt.benchmark import device_slug
+from factgpt.config import same_training
 from factgpt.curve import run_curve
+from factgpt.errors import InputError
 from factgpt.fileio import bundled_path, write_text_atomic
 from factgpt.pipeline import load_corpus, load_profile, stage_config
 from factgpt.runinfo import cpu_kind, device_name, git_commit
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max_epochs", type=int, default=None,
                     help="pretrain this many epochs instead of the profile's (its cosine shortened in proportion)")
     ap.add_argument("--probes", type=int, default=4, help="probes along the pretraining (default 4)")
-    ap.add_argument("--out", default="runs/precision-profile-check", help="the runs' folder")
+    ap.add_argument("--out", default=None, help="the runs' folder (default runs/precision-profile-check-PROFILE)")
     ap.add_argument("--results", default="results/bench", help="where the verdict's JSON goes")
     args = ap.parse_args(argv)
 
@@ -100,16 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     every = max(1, max_epochs // max(1, args.probes))
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     runs: dict[str, list[dict]] = {p: [] for p in PRECISIONS}
+    folder = Path(args.out or f"runs/precision-profile-check-{Path(prof.name).stem}")
     for seed in args.seeds:
         for prec in PRECISIONS:  # fp32 first: a stopped check has its baseline
-            out = Path(args.out) / f"{prec}-s{seed}"
+            out, run_prof = folder / f"{prec}-s{seed}", prof.with_settings(common={"precision": prec})
             done = out / "curve.json"
             record = json.loads(done.read_text()) if done.is_file() else None
+            # a run kept from before counts only if it trained exactly this (another profile, length or
+            # variant in the same folder would be compared as if it were this one)
+            if record is not None and not (same_training(record.get("profile", {}), run_prof)
+                                           and record.get("variant") == args.variant and record.get("seed") == seed):
+                raise InputError(done, "a run of other settings is here; use a new --out")
             if record is None or not record.get("pretrain_done"):
                 print(f"{prec} seed {seed}: pretraining {max_epochs} epochs in {out}", file=sys.stderr, flush=True)
-                record = run_curve(prof.with_settings(common={"precision": prec}), corpus, out,
-                                   variant=args.variant, seed=seed, every=every, extra=[max_epochs], device=device,
-                                   resume=record is not None, quiet=True, command=command)
+                record = run_curve(run_prof, corpus, out, variant=args.variant, seed=seed, every=every,
+                                   extra=[max_epochs], device=device, resume=record is not None, quiet=True,
+                                   command=command)
             runs[prec].append(record)
     result = {"command": command, "commit": git_commit(), "device": device_name(device),
               "cpu_kind": list(astuple(kind)) if (kind := cpu_kind()) else None, "torch": torch.__version__, "profile": prof.name,
@@ -130,4 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except InputError as e:  # one line, exit 2, as the command line does
+        print(e, file=sys.stderr)
+        raise SystemExit(2)

@@ -138,3 +138,24 @@ def test_bf16_cpu_kinds_are_those_whose_committed_check_passed():
         if d["all_windows_inside"] and len(d["seeds"]) >= 3:
             passed.add(CpuKind(vendor, int(m[1]), int(m[2])))
     assert passed == set(P.BF16_TRAINING_CPUS)
+
+
+def test_the_profile_check_keeps_no_run_of_other_settings(tmp_path):
+    """A finished run found in the check's folder is reused only if it trained exactly this profile,
+    precision, variant and seed: another profile's curve would be compared as if it were this one."""
+    import importlib.util
+    import json
+
+    from factgpt.config import load
+    from factgpt.errors import InputError
+
+    spec = importlib.util.spec_from_file_location("ppc", ROOT / "bench" / "precision_profile_check.py")
+    ppc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ppc)
+    other = load("profiles", "quick").with_settings(common={"precision": "fp32"})
+    (tmp_path / "fp32-s0").mkdir()
+    (tmp_path / "fp32-s0" / "curve.json").write_text(json.dumps(
+        {"profile": other.to_dict(), "variant": "vanilla", "seed": 0, "pretrain_done": True, "probes": []}))
+    with pytest.raises(InputError, match="a run of other settings is here"):
+        ppc.main(["--profile", "smoke", "--seeds", "0", "--out", str(tmp_path), "--results", str(tmp_path / "r")])
+    assert not (tmp_path / "r").exists()
