@@ -9,7 +9,9 @@ passes only if, with at least three seeds and at least 500 pretraining steps:
 - at every probe, bf16's mean pretraining loss lies inside fp32's seed range widened by that range;
 - at the last probe, bf16's mean held-out accuracy lies inside fp32's seed range widened by that range.
 
-A passing file is what lets `--precision auto` train that profile in bf16 on this CPU kind
+It also compares the runs' pretraining minutes (medians a precision): bf16 is worth switching on
+only where it is cheaper, at most 90% of fp32's minutes. A file that passed with bf16 cheaper
+(`auto_bf16`) is what lets `--precision auto` train that profile in bf16 on this CPU kind
 (factgpt/precision.py: BF16_PROFILE_CHECKS; a test keeps the two in step). Runs already finished
 in OUT are kept, so a stopped check goes on where it was:
 
@@ -40,6 +42,7 @@ from factgpt.pipeline import load_corpus, load_profile, stage_config
 from factgpt.runinfo import cpu_kind, device_name, git_commit
 
 MIN_SEEDS, MIN_STEPS = 3, 500
+CHEAPER = 0.9  # bf16 pays where its pretraining takes at most this share of fp32's minutes
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -70,11 +73,25 @@ def verdict(runs: dict[str, list[dict]]) -> dict:
     enough = seeds >= MIN_SEEDS and steps >= MIN_STEPS
     losses_inside = all(w["inside"] for w in windows)
     accuracy_inside = lo <= acc_mean <= hi
+    passed = enough and losses_inside and accuracy_inside
     return {"seeds": seeds, "steps": steps, "enough": enough, "loss_windows": windows,
             "losses_inside": losses_inside,
             "heldout_accuracy": {"epoch": last, "fp32": acc["fp32"], "bf16": acc["bf16"], "allowed": [lo, hi],
                                  "bf16_mean": acc_mean, "inside": accuracy_inside},
-            "passed": enough and losses_inside and accuracy_inside}
+            "passed": passed, **cost(runs, passed)}
+
+
+def cost(runs: dict[str, list[dict]], passed: bool) -> dict:
+    """Does bf16 pay? Each run's pretraining minutes (its last probe), and bf16's median against fp32's.
+    Medians: the runs follow one another, not step by step, and a run that shared the cores with
+    other work is one outlier among three. bf16 counts as cheaper at CHEAPER of fp32's minutes or less;
+    `auto` picks bf16 for a profile only where it passed and is cheaper."""
+    minutes = {prec: [r["probes"][-1].get("pretrain_minutes") for r in rs] for prec, rs in runs.items()}
+    if not all(m is not None for ms in minutes.values() for m in ms) or not all(minutes.values()):
+        return {"pretrain_minutes": minutes, "bf16_time_ratio": None, "bf16_cheaper": False, "auto_bf16": False}
+    ratio = statistics.median(minutes["bf16"]) / statistics.median(minutes["fp32"])
+    return {"pretrain_minutes": minutes, "bf16_time_ratio": ratio, "bf16_cheaper": ratio <= CHEAPER,
+            "auto_bf16": passed and ratio <= CHEAPER}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,10 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(result, indent=1) + "\n")
     acc = result["heldout_accuracy"]
+    ratio = result["bf16_time_ratio"]
     print(f"{'passed' if result['passed'] else 'not passed'}: {result['seeds']} seeds, {result['steps']} steps; "
           f"losses inside at {sum(w['inside'] for w in result['loss_windows'])} of {len(result['loss_windows'])} "
-          f"probes; held-out accuracy bf16 {100 * acc['bf16_mean']:.1f}% against fp32 "
-          f"{', '.join(f'{100 * a:.1f}' for a in acc['fp32'])}; wrote {path}", file=sys.stderr)
+          f"probes; held-out accuracy bf16 {acc['bf16_mean']:.1f}% against fp32 "
+          f"{', '.join(f'{a:.1f}' for a in acc['fp32'])}; bf16 took "
+          f"{'?' if ratio is None else f'{ratio:.2f}'} of fp32's minutes; --precision auto "
+          f"{'may train it in bf16 here' if result['auto_bf16'] else 'keeps fp32 here'}; wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -361,6 +361,22 @@ def best_spans_reference(model: GPT, vocab: Vocab, questions: list[str], recitat
     log P(span ⁇ | QUESTION RECITATION⁇) summed over the span's characters and the
     closing ⁇, with that log-probability; None where no span exists or fits the model.
     The plain way: every candidate is a whole sequence through the model."""
+    out: list[tuple[str, float] | None] = []
+    for scores in span_scores(model, vocab, questions, recitations, batch_size):
+        best = None
+        for span, score in scores.items():  # the recitation's order: the first of equal scores wins
+            if best is None or score > best[1]:
+                best = (span, score)
+        out.append(best)
+    return out
+
+
+@torch.no_grad()
+def span_scores(model: GPT, vocab: Vocab, questions: list[str], recitations: list[str],
+                batch_size: int = 256) -> list[dict[str, float]]:
+    """Every span of each recitation that fits the model after it, with its log-probability
+    log P(span ⁇ | QUESTION RECITATION⁇), in the recitation's order (recitation_spans). For
+    measuring other choices among a line's pieces (bench/piece_choice.py); answering uses best_spans."""
     model.eval()
     dev = next(model.parameters()).device
     seqs, owner, starts = [], [], []
@@ -372,7 +388,7 @@ def best_spans_reference(model: GPT, vocab: Vocab, questions: list[str], recitat
                 seqs.append(ids)
                 owner.append((i, span))
                 starts.append(len(prompt))
-    best: dict[int, tuple[str, float]] = {}
+    out: list[dict[str, float]] = [{} for _ in questions]
     for s in range(0, len(seqs), batch_size):
         chunk = seqs[s : s + batch_size]
         T = max(map(len, chunk))
@@ -383,8 +399,6 @@ def best_spans_reference(model: GPT, vocab: Vocab, questions: list[str], recitat
         for j, ids in enumerate(chunk):
             st = starts[s + j]
             # the characters st..end are predicted at the positions before them
-            score = float(logp[j, torch.arange(st - 1, len(ids) - 1), torch.tensor(ids[st:])].sum())
             i, span = owner[s + j]
-            if i not in best or score > best[i][1]:
-                best[i] = (span, score)
-    return [best.get(i) for i in range(len(questions))]
+            out[i][span] = float(logp[j, torch.arange(st - 1, len(ids) - 1), torch.tensor(ids[st:])].sum())
+    return out

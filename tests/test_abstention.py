@@ -51,3 +51,18 @@ def test_abstention_refuses_a_model_that_does_not_recite(tmp_path, vocab, make_m
     assert main(["abstention", "--reading_params_path", str(path), "--out", str(tmp_path / "a")]) == 2
     assert "not a recite model" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+def test_most_correct_within_a_wrong_budget_reads_the_risk_coverage_curve():
+    """Four answers ranked right, wrong, right, right: with 1 of 4 wrong allowed the whole ranking
+    (3 right) is within it; with none allowed only the first (1 right); the area is untouched."""
+    from factgpt.abstention import Record, risk_coverage
+    from factgpt.tables import most_correct_within
+
+    rows = [Record("dev", f"q{i}", "A", g, "", {"line_mean_x_span": s})
+            for i, (g, s) in enumerate([("A", 0.9), ("B", 0.8), ("A", 0.7), ("A", 0.6)])]
+    curve = risk_coverage(rows, "line_mean_x_span")
+    assert most_correct_within(curve, 0.25) == pytest.approx(0.75)
+    assert most_correct_within(curve, 0.0) == pytest.approx(0.25)
+    wrong_first = risk_coverage([Record("dev", "q", "A", "B", "", {"line_mean_x_span": 1.0})], "line_mean_x_span")
+    assert most_correct_within(wrong_first, 0.0) == 0.0

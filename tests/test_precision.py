@@ -73,7 +73,9 @@ def test_auto_trains_in_bf16_only_for_a_profile_checked_on_this_cpu_kind(monkeyp
 @pytest.mark.golden
 def test_bf16_profiles_are_those_whose_committed_profile_check_passed():
     """BF16_PROFILE_CHECKS holds exactly the (profile, CPU kind) pairs whose committed
-    bench/precision_profile_check.py verdict passed (three seeds, 500 steps, loss and held-out accuracy)."""
+    bench/precision_profile_check.py verdict passed (three seeds, 500 steps, loss and held-out accuracy)
+    with bf16 cheaper than fp32 there (auto_bf16): a check that passed where bf16 saves no time
+    switches nothing on."""
     import json
 
     import factgpt.precision as P
@@ -82,15 +84,35 @@ def test_bf16_profiles_are_those_whose_committed_profile_check_passed():
     passed: dict[str, set] = {}
     for f in sorted((ROOT / "results" / "bench").glob("precision-profile-*.json")):
         d = json.loads(f.read_text())
-        if d["passed"]:
-            assert d["seeds"] >= 3 and d["steps"] >= 500 and d["enough"]
+        if d["auto_bf16"]:
+            assert d["passed"] and d["bf16_cheaper"] and d["seeds"] >= 3 and d["steps"] >= 500 and d["enough"]
             passed.setdefault(d["profile"], set()).add(CpuKind(*d["cpu_kind"]))
     assert passed == {k: set(v) for k, v in P.BF16_PROFILE_CHECKS.items()}
 
 
-def _curve(losses: list[float], accuracy: float, steps: int = 600) -> dict:
+def _curve(losses: list[float], accuracy: float, steps: int = 600, minutes: float = 10.0) -> dict:
     return {"probes": [{"epoch": 10 * (i + 1), "step": steps * (i + 1) // len(losses), "pretrain_loss": x,
-                        "heldout_accuracy": accuracy} for i, x in enumerate(losses)]}
+                        "heldout_accuracy": accuracy, "pretrain_minutes": minutes * (i + 1) / len(losses)}
+                       for i, x in enumerate(losses)]}
+
+
+def test_the_profile_check_switches_bf16_on_only_where_it_is_cheaper():
+    """Passing on learning is not enough for auto: bf16's median minutes must be at most 90% of
+    fp32's; one fp32 run slowed by other work (an outlier) does not make bf16 look cheaper."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ppc", ROOT / "bench" / "precision_profile_check.py")
+    ppc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ppc)
+    fp32 = [_curve([2.0, 1.0], 30, minutes=m) for m in (9.4, 6.9, 7.0)]
+    same_time = ppc.verdict({"fp32": fp32, "bf16": [_curve([2.0, 1.0], 30, minutes=7.0)] * 3})
+    assert same_time["passed"] and not same_time["bf16_cheaper"] and not same_time["auto_bf16"]
+    assert same_time["bf16_time_ratio"] == pytest.approx(1.0)
+    faster = ppc.verdict({"fp32": fp32, "bf16": [_curve([2.0, 1.0], 30, minutes=4.0)] * 3})
+    assert faster["passed"] and faster["bf16_cheaper"] and faster["auto_bf16"]
+    # cheaper but not learning the same: nothing switched on
+    worse = ppc.verdict({"fp32": fp32, "bf16": [_curve([2.0, 1.9], 30, minutes=4.0)] * 3})
+    assert worse["bf16_cheaper"] and not worse["passed"] and not worse["auto_bf16"]
 
 
 def test_the_profile_check_passes_only_inside_fp32s_spread_with_enough_seeds_and_steps():

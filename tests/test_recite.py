@@ -155,3 +155,45 @@ def test_span_scoring_near_the_models_last_position(make_model, vocab, prune):
     ref = best_spans_reference(model, vocab, qs, recs)
     assert [g[0] for g in got] == [r[0] for r in ref]
     assert [g[1] for g in got] == pytest.approx([r[1] for r in ref], abs=1e-4)
+
+
+def test_span_scores_hold_every_fitting_span_and_best_spans_picks_their_maximum(make_model, vocab):
+    """span_scores (every span scored as a whole sequence) lists each span of the recitation that
+    fits the model, in the recitation's order, and the fast best_spans answers with its maximum."""
+    from factgpt.recite import best_spans, recitation_spans, span_scores
+
+    model = make_model("vanilla", seed=3, block_size=96).eval()
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    qs = ["Where was Ann Lee born?", "Where was Bo born?", "Where was Cy born?"]
+    recs = ["born in Wichita, Kansas, a city", "born 3 May 1901 in Saint Petersburg-on-Sea, Ruritania", ""]
+    scores = span_scores(model, vocab, qs, recs, batch_size=7)
+    assert scores[2] == {}
+    for q, rec, sc in zip(qs, recs, scores):
+        fit = [s for s in recitation_spans(rec) if len(q) + 1 + len(rec) + 1 + len(s) + 1 <= model.max_len]
+        assert list(sc) == fit
+        assert all(v <= 1e-5 for v in sc.values())
+    fast = best_spans(model, vocab, qs, recs)
+    for sc, got in zip(scores, fast):
+        if not sc:
+            assert got is None
+            continue
+        assert got[0] == max(sc, key=sc.get)
+        assert got[1] == pytest.approx(sc[got[0]], abs=1e-4)
+
+
+def test_first_part_of_a_place_pair():
+    """bench/piece_choice.py reads A off "A, B" for an answer B, multi-word A included, and nothing else."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("pc", Path(__file__).parents[1] / "bench" / "piece_choice.py")
+    pc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pc)
+    assert pc.first_part("Kansas", "born March 24, 1947, Wichita, Kansas), is") == "Wichita"
+    assert pc.first_part("New York", "born in New York City, New York .") == "New York City"
+    assert pc.first_part("Wichita", "born March 24, 1947, Wichita, Kansas), is") is None
+    assert pc.first_part("Kan", "born in Wichita, Kansas") is None
+    assert pc.first_part("", "born in Wichita, Kansas") is None
