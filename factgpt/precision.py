@@ -19,8 +19,8 @@ passed bench/precision_profile_check.py on that CPU kind (three seeds, at
 least 500 steps, loss and held-out accuracy inside fp32's spread) and bf16
 pretrained it in at most 90% of fp32's minutes there: BF16_PROFILE_CHECKS,
 empty until such a check passes. On a Zen 4 the word-key profile passed on
-learning but took the same minutes in bf16 as in fp32 (its products are
-small), so it is not switched on. Elsewhere `auto` is fp32 and
+learning but took 0.98 of fp32's minutes in bf16 (its products are small),
+so it is not switched on. Elsewhere `auto` is fp32 and
 `--precision bf16` asks for bf16.
 Decoding stays fp32 under `auto` either way: answers are compared exactly
 with committed predictions.
