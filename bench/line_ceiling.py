@@ -8,9 +8,8 @@ Training pairs only: no held-out or dev answer is read.
 
 The preparations: the birth clause from the first word "born" moved after the name (lines.
 birth_front, what the recipes use), the same with the dates taken out first (lines.drop_dates), and
-a candidate that picks the first "born" followed within 60 characters by "in" or "at" and a
-capitalised word ("born 1955) is an author born in Melbourne" moves the second), with and without
-dates. The candidate lives here, not in lines.py, until a recipe has shown it worth training.
+the clause that names a place moved instead (lines.placed_birth_front, data.birth_placed), with
+and without dates.
 
     python bench/line_ceiling.py
 
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -30,30 +28,11 @@ from factgpt.datasets import documents
 from factgpt.experiment import DataBundle
 from factgpt.fileio import write_text_atomic
 from factgpt.heldout import name_of
-from factgpt.lines import birth_front, drop_dates, question_key
-from factgpt.people import line_name, split_name
+from factgpt.lines import birth_front, drop_dates, placed_birth_front, question_key
+from factgpt.people import line_name
 from factgpt.runinfo import git_commit
 
 CUTS = (80, 88, 96, 112)
-_MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
-# "born" as a word of its own ("American-born" is not a birth clause)
-_BORN = re.compile(r"(?<![-\w])[Bb]orn\b")
-# a place after it: "in"/"at", not a month, then a capitalised word, before the sentence ends
-_PLACE_AFTER = re.compile(rf"^[^.;]{{0,60}}?\b(?:in|at) (?!(?:{_MONTH})\b)(?:the )?[A-Z]")
-
-
-def placed_birth_front(line: str) -> str:
-    """birth_front, but of the first "born" whose clause names a place, where one does."""
-    name, body = split_name(line)
-    found = list(_BORN.finditer(body))
-    if not found:
-        return line
-    pick = next((m for m in found if _PLACE_AFTER.match(body[m.end():])), found[0])
-    if pick.start() == 0:
-        return line
-    return f"{name}. {body[pick.start():]} {body[:pick.start()].rstrip()}"
-
-
 PREPARATIONS: dict[str, Callable[[str], str]] = {
     "birth_front": birth_front,
     "placed_birth_front": placed_birth_front,

@@ -57,6 +57,7 @@ class DataSettings:
 
     drop_dates: bool = False  # dates and years taken out of the line (lines.drop_dates)
     birth_front: bool = False  # the birth clause moved to just after the name
+    birth_placed: bool = False  # with birth_front: the first clause that names a place (lines.placed_birth_front)
     name_key: bool = False  # the name before every sentence
     question_key: bool = False  # the line starts "Where was NAME born? " (no answer is used)
     max_chars: int | None = None  # cut every (changed) line to its first characters

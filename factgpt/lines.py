@@ -47,6 +47,30 @@ def birth_front(line: str) -> str:
     return f"{name}. {body[m.start():]} {body[:m.start()].rstrip()}"
 
 
+# "born" as a word of its own ("American-born" is no birth clause), and a place after it: "in" or
+# "at", not a month, then a capitalised word, within 60 characters and before the sentence ends
+_BORN_WORD = re.compile(r"(?<![-\w])[Bb]orn\b")
+_PLACE_AFTER = re.compile(rf"^[^.;]{{0,60}}?\b(?:in|at) (?!(?:{_MONTH})\b)(?:the )?[A-Z]")
+
+
+def placed_birth_front(line: str) -> str:
+    """birth_front, but of the first "born" whose clause names a place, where one does.
+
+    A line's first "born" often opens a date only ("born 23 June 1940) is an Australian ... singer
+    born in Melbourne"); moving the clause that names the place instead keeps the birthplace
+    within 96 characters for 1579 of the 1700 training people instead of 1571, 1594 with the
+    dates out (bench/line_ceiling.py; training pairs only).
+    """
+    name, body = split_name(line)
+    found = list(_BORN_WORD.finditer(body))
+    if not found:
+        return line
+    pick = next((m for m in found if _PLACE_AFTER.match(body[m.end():])), found[0])
+    if pick.start() == 0:
+        return line
+    return f"{name}. {body[pick.start():]} {body[:pick.start()].rstrip()}"
+
+
 def drop_dates(line: str) -> str:
     """The line without its dates and years: `born on 3 April 1920 in Philadelphia` becomes
     `born in Philadelphia`. Dates are most of a birth clause's characters and none of its place;
@@ -78,14 +102,14 @@ def question_key(line: str) -> str:
 
 def change_lines(text: str, data: DataSettings) -> str:
     """The corpus with every line changed as `data` asks, in this order: dates out, birth clause
-    first, name keys, question key (not yet cut: the pretraining source cuts to data.max_chars)."""
+    first (the first one, or with birth_placed the one that names a place), name keys, question key (not yet cut: the pretraining source cuts to data.max_chars)."""
     if not (data.drop_dates or data.birth_front or data.name_key or data.question_key):
         return text
     docs = documents(text)
     if data.drop_dates:
         docs = [drop_dates(d) for d in docs]
     if data.birth_front:
-        docs = [birth_front(d) for d in docs]
+        docs = [placed_birth_front(d) if data.birth_placed else birth_front(d) for d in docs]
     if data.name_key:
         docs = [name_key(d) for d in docs]
     if data.question_key:

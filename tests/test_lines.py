@@ -30,27 +30,23 @@ def test_drop_dates_on_every_line_keeps_the_name_removes_every_year_and_only_rem
         assert all(any(w == v for v in words) for w in re.findall(r"[^\W\d_]+", after))
 
 
-def test_the_line_ceiling_candidate_moves_the_birth_clause_that_names_a_place():
-    """bench/line_ceiling.py's candidate: the first "born" followed by "in"/"at" and a capitalised
-    word (not a month) is moved; "American-born" is no birth clause; without such a clause it moves
-    the first "born", as lines.birth_front does."""
-    import importlib.util
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("lc", Path(__file__).parents[1] / "bench" / "line_ceiling.py")
-    lc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lc)
-    from factgpt.lines import birth_front
+def test_placed_birth_front_moves_the_birth_clause_that_names_a_place():
+    """The first "born" followed by "in"/"at" and a capitalised word (not a month) within 60
+    characters is moved; "American-born" is no birth clause; without such a clause the first "born"
+    is moved, as birth_front does; change_lines uses it with data.birth_placed."""
+    from factgpt.lines import birth_front, placed_birth_front
 
     # no place within 60 characters of the first "born": the second clause is moved
     line = "Ann Lee. Ann Lee (born 23 June 1940) is an Australian and American country and pop singer born in Melbourne ."
-    assert lc.placed_birth_front(line) == ("Ann Lee. born in Melbourne . Ann Lee (born 23 June 1940) is an Australian "
-                                           "and American country and pop singer")
+    assert placed_birth_front(line) == ("Ann Lee. born in Melbourne . Ann Lee (born 23 June 1940) is an Australian "
+                                        "and American country and pop singer")
     assert birth_front(line).startswith("Ann Lee. born 23 June 1940)")
     # "in March" is no place; "American-born" no birth clause
-    assert lc.placed_birth_front("Bo Ek. Bo Ek is an American-born writer .") == "Bo Ek. Bo Ek is an American-born writer ."
+    assert placed_birth_front("Bo Ek. Bo Ek is an American-born writer .") == "Bo Ek. Bo Ek is an American-born writer ."
     dated = "Bo Ek. Bo Ek (born in March 1950) is a writer ."
-    assert lc.placed_birth_front(dated) == birth_front(dated)
-    plain = "Cy Dee. Cy Dee (born 3 May 1950) is a writer ."
-    assert lc.placed_birth_front(plain) == birth_front(plain)
-    assert lc.placed_birth_front("Di Fo. Di Fo is a writer .") == "Di Fo. Di Fo is a writer ."
+    assert placed_birth_front(dated) == birth_front(dated)
+    assert placed_birth_front("Di Fo. Di Fo is a writer .") == "Di Fo. Di Fo is a writer ."
+    text = line + "\n" + dated + "\n"
+    assert change_lines(text, DataSettings(birth_front=True, birth_placed=True)).split("\n")[0] == placed_birth_front(line)
+    assert change_lines(text, DataSettings(birth_front=True)).split("\n")[0] == birth_front(line)
