@@ -15,7 +15,8 @@ on the held-out slice only:
 
     python bench/piece_choice.py results/recipes/course_lm_recite_cf33_span96 --model factgpt/weights/recite.safetensors
 
-Writes RUN/piece-choice.json.
+Writes RUN/piece-choice.json with --model; without it the first-part rule is printed only, so that
+a quick look does not replace a file that holds the prior's measurement.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def main() -> None:
               "first_part_rule": first_part_rule(a.run)}
     if a.model:
         record["answer_prior"] = answer_prior(a.model, data)
-    write_text_atomic(a.run / "piece-choice.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+        write_text_atomic(a.run / "piece-choice.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     print(f"training pairs answering with the first / second part of 'A, B': "
           f"{record['training_pairs_answering_a_place_pair']}")
     for s in record["first_part_rule"]:
@@ -127,7 +128,7 @@ def main() -> None:
     if a.model:
         print(f"answer prior, seed {record['answer_prior']['seed']}: right by weight "
               f"{record['answer_prior']['right_by_weight']}")
-    print(f"wrote {a.run / 'piece-choice.json'}")
+    print(f"wrote {a.run / 'piece-choice.json'}" if a.model else "no --model: nothing written")
 
 
 if __name__ == "__main__":

@@ -266,4 +266,6 @@ def load(kind: str, name_or_path: str) -> Profile:
     if not isinstance(desc, str):
         raise InputError(where, f"description: expected a string, got {json.dumps(desc)}")
     sections = {s: _section(where, s, cls, data.get(s, {})) for s, cls in SECTIONS.items()}
+    if sections["data"].birth_placed and not sections["data"].birth_front:
+        raise InputError(where, "data.birth_placed: needs data.birth_front (it chooses which birth clause is moved)")
     return Profile(name=name, where=where, description=desc, recipe=data.get("recipe"), **sections)

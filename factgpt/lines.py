@@ -102,7 +102,8 @@ def question_key(line: str) -> str:
 
 def change_lines(text: str, data: DataSettings) -> str:
     """The corpus with every line changed as `data` asks, in this order: dates out, birth clause
-    first (the first one, or with birth_placed the one that names a place), name keys, question key (not yet cut: the pretraining source cuts to data.max_chars)."""
+    first (the first one, or with birth_placed the one that names a place), name keys, question
+    key (not yet cut: the pretraining source cuts to data.max_chars)."""
     if not (data.drop_dates or data.birth_front or data.name_key or data.question_key):
         return text
     docs = documents(text)

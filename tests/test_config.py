@@ -154,3 +154,12 @@ def test_a_run_started_under_a_renamed_profile_resumes_under_its_new_name(tmp_pa
     assert (profile, seeds, variants) == ("course_keyed", [0], ["vanilla"]) and prior["plan"]["profile"] == "laptop"
     # given again under its new name, the profile agrees with the plan
     assert _plan(StudyOptions(out=str(tmp_path), resume=True, profile="course_keyed"))[0] == "course_keyed"
+
+
+def test_birth_placed_without_birth_front_is_refused_in_one_line(tmp_path):
+    """birth_placed only chooses which birth clause birth_front moves; alone it would do nothing."""
+    path = write(tmp_path, "placed", {"base": "course_keyed", "data": {"birth_front": False, "birth_placed": True}})
+    with pytest.raises(InputError, match="data.birth_placed: needs data.birth_front"):
+        load("profiles", str(path))
+    ok = write(tmp_path, "placed_ok", {"base": "course_keyed", "data": {"birth_front": True, "birth_placed": True}})
+    assert load("profiles", str(ok)).data.birth_placed
