@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from factgpt.analysis import evidence as V
 from factgpt.analysis import neighbours as N
 from factgpt.analysis.answers import Answer, model_view
+from factgpt.config import DataSettings
 from factgpt.datasets import QA
 from factgpt.model import GPT, GPTConfig
 
@@ -127,6 +128,11 @@ def test_model_view_from_metadata():
                          "abstention": {"thresholds": {"line_mean": 0.9, "line_mean_x_span": 0.5}}})
     assert recite.kind == "recite" and recite.cut == 80 and recite.data.question_key and recite.data.birth_front
     assert recite.rule is not None and recite.rule.thresholds == {"line_mean": 0.9, "line_mean_x_span": 0.5}
+    # a recipe's line changes are all kept (dates out, the place-naming clause first), the recipe's own cut wins
+    placed = model_view({"spec": {"recite": True}, "max_chars": 96, "data": {"drop_dates": True, "birth_front": True,
+                                                                             "birth_placed": True, "max_chars": 96}})
+    assert placed.data == DataSettings(drop_dates=True, birth_front=True, birth_placed=True, max_chars=96)
+    assert placed.describe() == "dates out, the place-naming birth clause first; first 96 characters"
     quick = model_view({"shipped_from": {"profile": "quick"}})
     assert quick.kind == "course" and quick.cut == 80 and quick.rule is None and not quick.data.birth_front
     assert model_view({"shipped_from": {"profile": "laptop"}}).data.birth_front

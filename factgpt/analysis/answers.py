@@ -55,8 +55,10 @@ class ModelView:
     rule: AbstentionRule | None = None
 
     def describe(self) -> str:
-        changes = [n for n, on in (("birth clause first", self.data.birth_front), ("name keys", self.data.name_key),
-                                   ("keyed by the question", self.data.question_key)) if on]
+        d = self.data
+        birth = "the place-naming birth clause first" if d.birth_placed else "birth clause first"
+        changes = [n for n, on in (("dates out", d.drop_dates), (birth, d.birth_front), ("name keys", d.name_key),
+                                   ("keyed by the question", d.question_key)) if on]
         return (", ".join(changes) + "; " if changes else "") + f"first {self.cut} characters"
 
 
@@ -68,8 +70,10 @@ def model_view(meta: dict[str, Any], profile: str | None = None) -> ModelView:
         cut = int(meta.get("max_chars") or SPAN_SHOWN)
         # the line changes are in "data" (older recipe checkpoints kept them in the spec)
         given = meta.get("data") or spec
-        data = DataSettings(birth_front=bool(given.get("birth_front")), name_key=bool(given.get("name_key")),
-                            question_key=bool(given.get("question_key")), max_chars=cut)
+        # every line change it recorded (dates out, which birth clause first, ...), so that the analysis
+        # reads the lines as the model was trained on them; the cut is the one it recites
+        changes = {k: bool(v) for k, v in given.items() if k in DataSettings.__dataclass_fields__ and k != "max_chars"}
+        data = DataSettings(**changes, max_chars=cut)
         return ModelView("recite", data, cut, AbstentionRule.from_meta(meta))
     if isinstance(meta.get("data"), dict):  # recorded by the stage that trained it
         data = DataSettings(**{k: v for k, v in meta["data"].items() if k in DataSettings.__dataclass_fields__})
