@@ -100,11 +100,29 @@ def recipe_results(folder: Path) -> list[dict]:
     return out
 
 
+def recipe_machines(r: dict) -> str:
+    """Where a recipe's seeds ran: each CPU (as its runs recorded it) and precision, in seed order.
+
+    Recipes train in `auto` precision, fp32 on every CPU so far (factgpt/precision.py); runs
+    before the recipe results recorded it (2026-12-04) say nothing, and they trained in fp32.
+    """
+    seen: list[str] = []
+    for run in r["runs"]:
+        device = run.get("device", r.get("device", "")).replace(" CPU, ", ", ")
+        if "(family" not in device and device.startswith("AMD EPYC"):
+            device = device.replace("AMD EPYC", "AMD EPYC (model not recorded)", 1)
+        where = f"{device}, {run.get('precision') or r.get('precision') or 'fp32'}"
+        if where not in seen:
+            seen.append(where)
+    return "; ".join(seen)
+
+
 def best_recipes_table(recipes: list[dict], per_track: int = 2) -> str:
     """The recipes with the best held-out accuracy (what recipes are chosen on), per track."""
     if not recipes:
         return ""
-    lines = ["| recipe | model | held-out accuracy | dev accuracy | CPU minutes a seed | seeds |", "|---|---|---|---|---|---|"]
+    lines = ["| recipe | model | held-out accuracy | dev accuracy | CPU minutes a seed | CPU, precision | seeds |",
+             "|---|---|---|---|---|---|---|"]
     for track, what in (("A", "the course's (4 layers, 8 heads, 256-d)"), ("B", "any (here: word keys)")):
         mine = [r for r in recipes if r["track"] == track]
         rs = sorted(mine, key=lambda r: -r["heldout"]["mean"])[:per_track]
@@ -116,7 +134,7 @@ def best_recipes_table(recipes: list[dict], per_track: int = 2) -> str:
             spread = (lambda x: f"{x['mean']:.1f}% ± {x['std']:.1f}") if n > 1 else (lambda x: f"{x['mean']:.1f}%")
             why = " (the fastest at ≥ 80% held-out)" if r in fast and r not in rs else ""
             lines.append(f"| `{r['recipe']}`{why} | {what} | {spread(r['heldout'])} | {spread(r['dev'])} | "
-                         f"{r['minutes']['mean']:.1f} | {n}{' (partial)' if r.get('partial') else ''} |")
+                         f"{r['minutes']['mean']:.1f} | {recipe_machines(r)} | {n}{' (partial)' if r.get('partial') else ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -366,8 +384,8 @@ def write_recipe_table(out: Path) -> str:
     found = recipe_results(out)
     found.sort(key=lambda r: (r["track"], -r["heldout"]["mean"]))
     lines = ["| recipe | track | held-out accuracy | dev accuracy (mean ± std) | dev, free / span answer "
-             "| held-out line recall | CPU minutes | parameters | seeds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| held-out line recall | CPU minutes | CPU, precision | parameters | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
 
     def ms(x: dict[str, float], n: int) -> str:
         return f"{x['mean']:.1f}% ± {x['std']:.1f}" if n > 1 else f"{x['mean']:.1f}% (1 seed)"
@@ -380,7 +398,8 @@ def write_recipe_table(out: Path) -> str:
         both = (f"{statistics.fmean(d['free'] for d in dec):.1f} / {statistics.fmean(d['span'] for d in dec):.1f}"
                 if len(dec) == n else "–")
         lines.append(f"| `{r['recipe']}` — {r['description']} | {r['track']} | {ms(r['heldout'], n)} | "
-                     f"{ms(r['dev'], n)} | {both} | {shown} | {r['minutes']['mean']:.1f} | {r['parameters']:,} | "
+                     f"{ms(r['dev'], n)} | {both} | {shown} | {r['minutes']['mean']:.1f} | {recipe_machines(r)} | "
+                     f"{r['parameters']:,} | "
                      f"{n}{' (partial)' if r.get('partial') else ''} |")
     table = "\n".join(lines) + "\n"
     write_text_atomic(out / "table.md", table)

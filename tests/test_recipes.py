@@ -19,7 +19,7 @@ from factgpt.cli import main
 from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
-from factgpt.tables import write_recipe_table
+from factgpt.tables import recipe_machines, write_recipe_table
 from factgpt.config import DataSettings
 from factgpt.lines import birth_front, change_lines, name_key, question_key, split_line
 from factgpt.recipes import (recipe_source, LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, load_recipe,
@@ -256,8 +256,21 @@ def test_reproduce_recipe_writes_results_table_and_plot(tmp_path):
         assert meta["seed"] == seed and len(meta["heldout_questions"]) == 300
         assert meta["heldout_questions"] == [x.split("\t")[0] for x in lines[1:]]
     assert "partial" not in res
-    assert "`tiny_mix`" in write_recipe_table(tmp_path)
+    table = write_recipe_table(tmp_path)
+    assert "`tiny_mix`" in table and f"{res['device'].replace(' CPU, ', ', ')}, fp32" in table  # where it ran
     assert (tmp_path / "accuracy_vs_time.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_recipe_tables_name_each_runs_cpu_and_precision():
+    """Seeds that ran on different CPUs are each named; runs that did not record the precision trained in fp32."""
+    both = {"device": "AMD EPYC (family 25 model 1) CPU, 2 threads", "precision": "fp32",
+            "runs": [{"device": "AMD EPYC (family 25 model 1) CPU, 2 threads", "precision": "fp32"},
+                     {"device": "AMD EPYC (family 25 model 17, avx512_bf16) CPU, 2 threads", "precision": "fp32"},
+                     {"device": "AMD EPYC (family 25 model 1) CPU, 2 threads", "precision": "fp32"}]}
+    assert recipe_machines(both) == ("AMD EPYC (family 25 model 1), 2 threads, fp32; "
+                                     "AMD EPYC (family 25 model 17, avx512_bf16), 2 threads, fp32")
+    old = {"device": "AMD EPYC CPU, 2 threads", "runs": [{"seed": 0}]}
+    assert recipe_machines(old) == "AMD EPYC (model not recorded), 2 threads, fp32"
 
 
 @pytest.mark.parametrize("flags", [["--profile", "smoke"], ["--time_limit", "5"], ["--variants", "synthesizer"],
