@@ -171,6 +171,24 @@ def abstention_scores_table(a: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def abstention_candidates_table(found: list[tuple[str, dict]]) -> str:
+    """Each model's rule as `factgpt abstention` chose it, side by side: what it does on the held-out
+    people and made-up names it was chosen on (what decides which model is shipped), then on dev."""
+    if not found:
+        return ""
+    lines = ["| model (results) | held-out answered right / wrong | made-up refused (chosen on) "
+             "| AUROC right vs wrong, held-out | dev answered right / wrong | made-up refused (fresh) |",
+             "|---|---|---|---|---|---|"]
+    for where, a in found:
+        sel, rep = a["selection"], a["report"]
+        score = a["rule"]["answer_score"]
+        lines.append(f"| `{a['recipe']}` seed {a['seed']} (`{where}`) | {sel['at_rule']['correct']:.1%} / "
+                     f"{sel['at_rule']['wrong']:.1%} | {sel['at_rule']['made_up_refused']:.1%} | "
+                     f"{sel['aurocs'][score]['right_vs_wrong']:.3f} (`{score}`) | {rep['at_rule']['correct']:.1%} / "
+                     f"{rep['at_rule']['wrong']:.1%} | {rep['at_rule']['made_up_refused']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
 def most_correct_within(curve: dict, max_wrong: float) -> float:
     """Of a risk–coverage curve (answering the most confident first): the largest share of all
     questions answered correctly by a cut that answers at most max_wrong of all questions wrongly

@@ -11,6 +11,7 @@ is the repository's map of which file feeds which `<!-- NAME -->` marker:
   curve:NAME            results/course_keyed/curve/NAME/curve.json (and its curve.png)
   sweep:NAME            results/course_keyed/finetune_sweep/NAME.json, results/search-keys/finetune_sweep/NAME.json
   abstention, abstention:scores   results/abstention/abstention.json
+  abstention:candidates results/abstention/abstention.json and results/abstention/*/abstention.json
   analysis              results/analysis/analysis.json
   serve                 results/serve/load.json
   speculative           results/bench/speculative.json
@@ -33,8 +34,8 @@ from factgpt.errors import InputError
 from factgpt.fileio import write_text_atomic
 from factgpt.plots import curve_plot
 from factgpt.results import is_study, read_results
-from factgpt.tables import (recipe_results, abstention_scores_table, abstention_table, analysis_table,
-                            best_recipes_table, curve_table, fill_markers, frontier_table, markdown_table, search_table,
+from factgpt.tables import (recipe_results, abstention_candidates_table, abstention_scores_table, abstention_table,
+                            analysis_table, best_recipes_table, curve_table, fill_markers, frontier_table, markdown_table, search_table,
                             serve_table, speculative_table, sweep_table, write_recipe_table)
 
 
@@ -67,6 +68,10 @@ def blocks_and_sources(results: Path) -> tuple[dict[str, str], list[Path]]:
         a = _json(abstention)
         blocks["abstention"], blocks["abstention:scores"] = abstention_table(a), abstention_scores_table(a)
         sources.append(abstention)
+    # the shipped model's rule first, then every candidate's (results/abstention/RECIPE/abstention.json)
+    candidates = [f for f in [abstention, *sorted((results / "abstention").glob("*/abstention.json"))] if f.is_file()]
+    blocks["abstention:candidates"] = abstention_candidates_table([(f.as_posix(), _json(f)) for f in candidates])
+    sources += candidates[1:]
     bench = sorted((results / "bench").glob("*.md"))
     blocks["bench"] = "\n".join(f"`{p.as_posix()}`:\n\n{p.read_text(encoding='utf-8')}" for p in bench)
     sources += bench

@@ -66,3 +66,20 @@ def test_most_correct_within_a_wrong_budget_reads_the_risk_coverage_curve():
     assert most_correct_within(curve, 0.0) == pytest.approx(0.25)
     wrong_first = risk_coverage([Record("dev", "q", "A", "B", "", {"line_mean_x_span": 1.0})], "line_mean_x_span")
     assert most_correct_within(wrong_first, 0.0) == 0.0
+
+
+def test_the_candidates_table_puts_each_models_held_out_selection_beside_its_dev_report():
+    """The shipped model's rule and a candidate's, side by side: held-out numbers (what decides) first."""
+    from factgpt.tables import abstention_candidates_table
+
+    def record(recipe: str, held: float, dev: float) -> dict:
+        at = {"correct": held, "wrong": 0.02, "made_up_refused": 0.98}
+        return {"recipe": recipe, "seed": 0, "rule": {"answer_score": "line_mean_x_span"},
+                "selection": {"at_rule": at, "aurocs": {"line_mean_x_span": {"right_vs_wrong": 0.9}}},
+                "report": {"at_rule": {**at, "correct": dev}}}
+
+    table = abstention_candidates_table([("shipped.json", record("a", 0.83, 0.85)), ("b.json", record("b", 0.78, 0.77))])
+    rows = table.splitlines()[2:]
+    assert rows[0].startswith("| `a` seed 0 (`shipped.json`) | 83.0% / 2.0% | 98.0% | 0.900")
+    assert rows[1].startswith("| `b` seed 0 (`b.json`) | 78.0% / 2.0% |") and "| 77.0% / 2.0% | 98.0% |" in rows[1]
+    assert abstention_candidates_table([]) == ""

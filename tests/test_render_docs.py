@@ -38,7 +38,8 @@ def test_readme_tables_are_rendered_from_the_committed_results(tmp_path, monkeyp
 
     root = Path(__file__).resolve().parent.parent
     patterns = ["results/*/results.json", "results/index.json", "results/recipes/*/results.json", "results/course_keyed/search/*.json",
-                "results/bench/*.md", "results/abstention/abstention.json", "results/course_keyed/curve/*/curve.json",
+                "results/bench/*.md", "results/abstention/abstention.json", "results/abstention/*/abstention.json",
+                "results/course_keyed/curve/*/curve.json",
                 "results/course_keyed/finetune_sweep/*.json", "results/search-keys/finetune_sweep/*.json", "results/analysis/analysis.json", "results/serve/load.json", "results/bench/speculative.json",
                 "results/search-small/frontier.json"]
     for pat in patterns:
