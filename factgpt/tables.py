@@ -182,7 +182,8 @@ def abstention_candidates_table(found: list[tuple[str, dict]]) -> str:
     for where, a in found:
         sel, rep = a["selection"], a["report"]
         score = a["rule"]["answer_score"]
-        lines.append(f"| `{a['recipe']}` seed {a['seed']} (`{where}`) | {sel['at_rule']['correct']:.1%} / "
+        shipped = ", shipped" if "(shipped)" in a.get("model", "") else ""  # run on the package's model
+        lines.append(f"| `{a['recipe']}` seed {a['seed']}{shipped} (`{where}`) | {sel['at_rule']['correct']:.1%} / "
                      f"{sel['at_rule']['wrong']:.1%} | {sel['at_rule']['made_up_refused']:.1%} | "
                      f"{sel['aurocs'][score]['right_vs_wrong']:.3f} (`{score}`) | {rep['at_rule']['correct']:.1%} / "
                      f"{rep['at_rule']['wrong']:.1%} | {rep['at_rule']['made_up_refused']:.1%} |")

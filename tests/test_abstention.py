@@ -78,8 +78,9 @@ def test_the_candidates_table_puts_each_models_held_out_selection_beside_its_dev
                 "selection": {"at_rule": at, "aurocs": {"line_mean_x_span": {"right_vs_wrong": 0.9}}},
                 "report": {"at_rule": {**at, "correct": dev}}}
 
-    table = abstention_candidates_table([("shipped.json", record("a", 0.83, 0.85)), ("b.json", record("b", 0.78, 0.77))])
+    shipped = {**record("a", 0.83, 0.85), "model": "recite (shipped)"}
+    table = abstention_candidates_table([("shipped.json", shipped), ("b.json", record("b", 0.78, 0.77))])
     rows = table.splitlines()[2:]
-    assert rows[0].startswith("| `a` seed 0 (`shipped.json`) | 83.0% / 2.0% | 98.0% | 0.900")
+    assert rows[0].startswith("| `a` seed 0, shipped (`shipped.json`) | 83.0% / 2.0% | 98.0% | 0.900")
     assert rows[1].startswith("| `b` seed 0 (`b.json`) | 78.0% / 2.0% |") and "| 77.0% / 2.0% | 98.0% |" in rows[1]
     assert abstention_candidates_table([]) == ""
