@@ -118,14 +118,16 @@ def recipe_machines(r: dict) -> str:
 
 
 def best_recipes_table(recipes: list[dict], per_track: int = 2) -> str:
-    """The recipes with the best held-out accuracy (what recipes are chosen on), per track."""
+    """The recipes with the best held-out accuracy (what recipes are chosen on), per track, those
+    measured on three seeds or more first."""
     if not recipes:
         return ""
     lines = ["| recipe | model | held-out accuracy | dev accuracy | CPU minutes a seed | CPU, precision | seeds |",
              "|---|---|---|---|---|---|---|"]
     for track, what in (("A", "the course's (4 layers, 8 heads, 256-d)"), ("B", "any (here: word keys)")):
         mine = [r for r in recipes if r["track"] == track]
-        rs = sorted(mine, key=lambda r: -r["heldout"]["mean"])[:per_track]
+        # three seeds before one: a single seed's lead is within the seed spread of most recipes
+        rs = sorted(mine, key=lambda r: (len(r["seeds"]) < 3, -r["heldout"]["mean"]))[:per_track]
         # and the fastest that three seeds put at 80% of the held-out people or more
         fast = sorted((r for r in mine if len(r["seeds"]) >= 3 and r["heldout"]["mean"] >= 80.0),
                       key=lambda r: r["minutes"]["mean"])[:1]

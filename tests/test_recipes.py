@@ -19,7 +19,7 @@ from factgpt.cli import main
 from factgpt.datasets import NameDataset, documents
 from factgpt.errors import InputError
 from factgpt.heldout import to_tsv
-from factgpt.tables import recipe_machines, write_recipe_table
+from factgpt.tables import best_recipes_table, recipe_machines, write_recipe_table
 from factgpt.config import DataSettings
 from factgpt.lines import birth_front, change_lines, name_key, question_key, split_line
 from factgpt.recipes import (recipe_source, LineLM, MixedSource, MultiSpanCorruption, RecipeSpec, load_recipe,
@@ -431,3 +431,15 @@ def test_a_recipe_seed_keeps_its_model_when_its_evaluation_fails(tmp_path, monke
     _, meta = load_tensors(tmp_path / "run" / "seed0" / "model.safetensors")
     assert meta["seed"] == 0 and len(meta["heldout_questions"]) == 300
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_the_best_recipes_table_ranks_three_seed_recipes_before_a_single_seeds_lead():
+    def rec(name: str, seeds: list[int], held: float) -> dict:
+        return {"recipe": name, "track": "A", "seeds": seeds, "heldout": {"mean": held, "std": 0.5},
+                "dev": {"mean": held, "std": 0.5}, "minutes": {"mean": 40.0}, "device": "AMD EPYC CPU, 2 threads",
+                "runs": [{"seed": s} for s in seeds]}
+
+    table = best_recipes_table([rec("lucky", [0], 90.0), rec("three", [0, 1, 2], 88.0), rec("also", [0, 1, 2], 87.0)])
+    names = [line.split("`")[1] for line in table.splitlines()[2:]]
+    assert names == ["three", "also"]
+    assert [line.split("`")[1] for line in best_recipes_table([rec("lucky", [0], 90.0)]).splitlines()[2:]] == ["lucky"]
