@@ -101,11 +101,11 @@ class Outcome:
                    float(refused.mean()) if len(made_up) else float("nan"))
 
 
-def score_aurocs(real: list[Record], made_up: list[Record]) -> dict[str, dict]:
+def score_aurocs(real: list[Record], made_up: list[Record], names: Sequence[str] = tuple(SCORES)) -> dict[str, dict]:
     """Per score: AUROC of real against made-up names, and of right against wrong answers of real people."""
     right = [r.guess == r.gold for r in real]
     out = {}
-    for k in SCORES:
+    for k in names:
         r = [x.scores[k] for x in real]
         m = [x.scores[k] for x in made_up]
         out[k] = {"real_vs_made_up": auroc(r + m, [True] * len(r) + [False] * len(m)),
@@ -113,12 +113,11 @@ def score_aurocs(real: list[Record], made_up: list[Record]) -> dict[str, dict]:
     return out
 
 
-def choose_rule(real: list[Record], made_up: list[Record]) -> tuple[AbstentionRule, dict]:
-    """The line score and the answer score (best AUROCs), at the threshold pair that answers the most
-    real people correctly within both bounds."""
-    aucs = score_aurocs(real, made_up)
-    line = max(SCORES, key=lambda k: (aucs[k]["real_vs_made_up"] or 0.0, k))
-    answer = max(SCORES, key=lambda k: (aucs[k]["right_vs_wrong"] or 0.0, k))
+def best_thresholds(real: list[Record], made_up: list[Record], line: str, answer: str) -> dict[str, float] | None:
+    """The thresholds on `line` and `answer` that answer the most real people correctly while refusing at
+    least REFUSE_MADE_UP of the made-up names and answering at most MAX_WRONG of the real people wrongly
+    (ties: fewer wrong, then lower thresholds), as {score: threshold}; None where no pair meets both bounds.
+    The names need not be SCORES: a benchmark may add scores of its own to the records."""
     right = np.array([r.guess == r.gold for r in real])
 
     def arrays(k: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,13 +141,35 @@ def choose_rule(real: list[Record], made_up: list[Record]) -> tuple[AbstentionRu
             key = (correct[j], -wrong[j], -t1, -g2[j])
             if best is None or key > best[0]:
                 best = (key, float(t1), float(g2[j]))
-    if best is None:  # nothing within both bounds: refuse everything rather than guess
-        rule = AbstentionRule({line: 1.0})
-    elif line == answer:
-        rule = AbstentionRule({line: max(best[1], best[2])})
-    else:
-        rule = AbstentionRule({line: best[1], answer: best[2]})
-    return rule, {"aurocs": aucs, "line_score": line, "answer_score": answer, "feasible": best is not None}
+    if best is None:
+        return None
+    if line == answer:
+        return {line: max(best[1], best[2])}
+    return {line: best[1], answer: best[2]}
+
+
+def choose_rule(real: list[Record], made_up: list[Record],
+                names: Sequence[str] = tuple(SCORES)) -> tuple[AbstentionRule, dict]:
+    """Of the scores `names`, the line score and the answer score (best AUROCs), at the threshold pair
+    that answers the most real people correctly within both bounds."""
+    aucs = score_aurocs(real, made_up, names)
+    line = max(names, key=lambda k: (aucs[k]["real_vs_made_up"] or 0.0, k))
+    answer = max(names, key=lambda k: (aucs[k]["right_vs_wrong"] or 0.0, k))
+    thresholds = best_thresholds(real, made_up, line, answer)
+    # nothing within both bounds: refuse everything rather than guess
+    rule = AbstentionRule(thresholds or {line: 1.0})
+    return rule, {"aurocs": aucs, "line_score": line, "answer_score": answer, "feasible": thresholds is not None}
+
+
+SURE = 0.9  # a shown confidence above which a wrong answer counts as a confident one
+
+
+def confident_wrong(real: list[Record], above: float = SURE) -> dict[str, Any]:
+    """Of the real people answered wrongly without a rule: how many with a shown confidence above `above`.
+    No threshold refuses those without refusing the right answers below them."""
+    wrong = [r for r in real if r.guess != r.gold]
+    return {"confidence_above": above, "wrong": len(wrong),
+            "confident": sum(r.scores[CONFIDENCE] > above for r in wrong)}
 
 
 def risk_coverage(real: list[Record], score: str) -> dict[str, Any]:
@@ -218,6 +239,18 @@ def read_records(path: Path) -> list[Record]:
     return out
 
 
+def decoded_by(answers: Path) -> dict[str, str] | None:
+    """The command, commit and device that decoded a records file, from the abstention.json written beside it
+    (or what that file kept of them); None where there is none or it does not say."""
+    before = answers.parent / "abstention.json"
+    try:
+        prev = json.loads(read_text(before))
+        src = prev.get("answers_decoded_by", prev)
+        return {"command": src["command"], "commit": src["commit"], "device": src["device"]}
+    except (OSError, InputError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return None  # only provenance: the records themselves are what is read
+
+
 def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[str] = (),
             label: str | None = None, answers: Path | None = None) -> dict[str, Any]:
     """Choose the rule on the held-out slice and made-up names, then report it on dev and fresh names."""
@@ -243,14 +276,18 @@ def measure(model_path: Path, out: Path, n_made_up: int = 500, argv: Sequence[st
                       "made_up": f"recombined training names, seed {SELECT_SEED}",
                       "n_made_up": len(part["select_made_up"]), "feasible": chosen["feasible"],
                       "aurocs": chosen["aurocs"],
-                      "at_rule": asdict(Outcome.of(part["heldout"], part["select_made_up"], rule))},
+                      "at_rule": asdict(Outcome.of(part["heldout"], part["select_made_up"], rule)),
+                      "confident_wrong": confident_wrong(part["heldout"])},
         "report": {"real": "dev", "n_real": len(part["dev"]), "made_up": f"recombined training names, seed {REPORT_SEED}",
                    "n_made_up": len(part["report_made_up"]), "aurocs": aucs, "at_rule": asdict(at_dev),
                    "without_abstention": {"correct": float(np.mean([r.guess == r.gold for r in part["dev"]]))},
+                   "confident_wrong": confident_wrong(part["dev"]),
                    "risk_coverage": curve, "figure": png.name},
         "answers": "answers.jsonl",
         "format": FORMATS["abstention"], **provenance(torch.device("cpu"), command_line(argv)),
     }
+    if answers and (decoded := decoded_by(answers)):  # chosen again from records: what decoded them
+        result["answers_decoded_by"] = decoded
     write_text_atomic(out / "abstention.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     return result
 

@@ -148,6 +148,9 @@ def abstention_table(a: dict) -> str:
     head = (f"Model `{a['recipe']}` seed {a['seed']} · rule: answer when {when} (chosen on {a['selection']['n_real']} "
             f"held-out people and {a['selection']['n_made_up']} made-up names) · {a['device']} · commit "
             f"`{short_commit(a['commit'])}`")
+    if d := a.get("answers_decoded_by"):  # chosen again from kept answers: say where those were decoded
+        head += (f" · chosen again from the answers decoded by `{d['command']}` ({d['device']}, commit "
+                 f"`{short_commit(d['commit'])}`)")
     lines = [head, "",
              "| | dev questions answered | answered correctly | answered wrongly | made-up names refused |", "|---|---|---|---|---|",
              f"| with the rule | {at['answered']:.1%} | {at['correct']:.1%} | {at['wrong']:.1%} | "
@@ -179,15 +182,24 @@ def abstention_candidates_table(found: list[tuple[str, dict]]) -> str:
     if not found:
         return ""
     lines = ["| model (results) | held-out answered right / wrong | made-up refused (chosen on) "
-             "| AUROC right vs wrong, held-out | dev answered right / wrong | made-up refused (fresh) |",
-             "|---|---|---|---|---|---|"]
+             "| AUROC right vs wrong, held-out | held-out wrong answers, sure of (confidence > 0.9) "
+             "| dev answered right / wrong | made-up refused (fresh) |",
+             "|---|---|---|---|---|---|---|"]
+    def sure(part: dict) -> str:  # recorded since the column was added; older files: "not recorded"
+        c = part.get("confident_wrong")
+        if c is None:
+            return "not recorded"
+        assert c["confidence_above"] == 0.9, "the column's heading names 0.9"
+        return f"{c['confident']} of {c['wrong']}"
+
     for where, a in found:
         sel, rep = a["selection"], a["report"]
         score = a["rule"]["answer_score"]
         shipped = ", shipped" if "(shipped)" in a.get("model", "") else ""  # run on the package's model
         lines.append(f"| `{a['recipe']}` seed {a['seed']}{shipped} (`{where}`) | {sel['at_rule']['correct']:.1%} / "
                      f"{sel['at_rule']['wrong']:.1%} | {sel['at_rule']['made_up_refused']:.1%} | "
-                     f"{sel['aurocs'][score]['right_vs_wrong']:.3f} (`{score}`) | {rep['at_rule']['correct']:.1%} / "
+                     f"{sel['aurocs'][score]['right_vs_wrong']:.3f} (`{score}`) | {sure(sel)} | "
+                     f"{rep['at_rule']['correct']:.1%} / "
                      f"{rep['at_rule']['wrong']:.1%} | {rep['at_rule']['made_up_refused']:.1%} |")
     return "\n".join(lines) + "\n"
 

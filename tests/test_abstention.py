@@ -43,6 +43,8 @@ def test_abstention_chooses_on_heldout_and_reports_on_dev_and_answers_again_from
     assert main([*args[:-2], "--out", str(again), "--answers", str(out / "answers.jsonl")]) == 0
     res2 = json.loads((again / "abstention.json").read_text())
     assert res2["rule"] == res["rule"] and res2["report"]["at_rule"] == res["report"]["at_rule"]
+    assert res2["answers_decoded_by"] == {k: res[k] for k in ("command", "commit", "device")}
+    assert res2["selection"]["confident_wrong"] == res["selection"]["confident_wrong"]
 
 
 def test_abstention_refuses_a_model_that_does_not_recite(tmp_path, vocab, make_model, capsys):
@@ -79,8 +81,34 @@ def test_the_candidates_table_puts_each_models_held_out_selection_beside_its_dev
                 "report": {"at_rule": {**at, "correct": dev}}}
 
     shipped = {**record("a", 0.83, 0.85), "model": "recite (shipped)"}
+    shipped["selection"]["confident_wrong"] = {"confidence_above": 0.9, "wrong": 35, "confident": 6}
     table = abstention_candidates_table([("shipped.json", shipped), ("b.json", record("b", 0.78, 0.77))])
     rows = table.splitlines()[2:]
-    assert rows[0].startswith("| `a` seed 0, shipped (`shipped.json`) | 83.0% / 2.0% | 98.0% | 0.900")
+    assert rows[0].startswith("| `a` seed 0, shipped (`shipped.json`) | 83.0% / 2.0% | 98.0% | 0.900 "
+                              "(`line_mean_x_span`) | 6 of 35 |")
     assert rows[1].startswith("| `b` seed 0 (`b.json`) | 78.0% / 2.0% |") and "| 77.0% / 2.0% | 98.0% |" in rows[1]
+    assert "| not recorded |" in rows[1]  # a file from before the count was recorded
     assert abstention_candidates_table([]) == ""
+
+
+def test_confident_wrong_counts_the_wrong_answers_shown_as_sure():
+    from factgpt.abstention import Record, confident_wrong
+
+    rows = [Record("heldout", f"q{i}", "A", g, "", {"line_mean_x_span": s})
+            for i, (g, s) in enumerate([("A", 0.99), ("B", 0.95), ("C", 0.9), ("D", 0.2)])]
+    # 0.9 itself is not above 0.9; the right answer at 0.99 is not counted
+    assert confident_wrong(rows) == {"confidence_above": 0.9, "wrong": 3, "confident": 1}
+
+
+def test_the_dev_table_says_where_the_answers_of_a_rule_chosen_again_were_decoded():
+    from factgpt.tables import abstention_table
+
+    at = {"answered": 0.9, "correct": 0.85, "wrong": 0.05, "made_up_refused": 0.99}
+    a = {"recipe": "r", "seed": 0, "rule": {"thresholds": {"line_mean": 0.9}}, "device": "CPU B", "commit": "b" * 40,
+         "selection": {"n_real": 300, "n_made_up": 500},
+         "report": {"at_rule": at, "n_made_up": 500, "without_abstention": {"correct": 0.9}}}
+    assert "decoded" not in abstention_table(a)
+    a["answers_decoded_by"] = {"command": "factgpt abstention --out x", "device": "CPU A", "commit": "a" * 40}
+    head = abstention_table(a).splitlines()[0]
+    assert head.endswith("chosen again from the answers decoded by `factgpt abstention --out x` (CPU A, commit "
+                         "`aaaaaaaaaaaa`)")

@@ -227,3 +227,33 @@ def test_the_fast_span_scoring_picks_the_references_spans(answering, vocab):
     assert [f is None for f in fast] == [r is None for r in ref] == [False, False, True]
     for f, r in zip(fast[:2], ref[:2]):
         assert f[0] == r[0] and f[1] == pytest.approx(r[1], abs=1e-4)
+
+
+def test_best_thresholds_takes_any_score_the_records_hold():
+    """A benchmark's own score (not one of SCORES) gets thresholds the same way; one that cannot meet the
+    bounds gets none."""
+    from factgpt.abstention import best_thresholds
+
+    real = [_rec("A", "A", line_mean=0.99, mine=0.9), _rec("Z", "B", line_mean=0.98, mine=0.1)]
+    made = [_rec("Q", line_mean=0.1, mine=0.95)]
+    th = best_thresholds(real, made, "line_mean", "mine")
+    assert set(th) == {"line_mean", "mine"} and 0.1 < th["mine"] <= 0.9 and th["line_mean"] <= 0.98
+    # a made-up name above every real person on both scores: no thresholds refuse it
+    sure_fake = [_rec("Q", line_mean=0.995, mine=0.95)]
+    assert best_thresholds(real, sure_fake, "line_mean", "mine") is None
+
+
+def test_relative_answer_scores_rank_the_guess_among_its_lines_spans():
+    """bench/answer_scores.py: the guess's share of all spans' probability and its lead over the runner-up,
+    and nothing where the guess is not the best span."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("ans", Path(__file__).parents[1] / "bench" / "answer_scores.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    lp = {"Paris": math.log(0.06), "France": math.log(0.02), "born": math.log(0.02)}
+    got = mod.relative_scores(lp, "Paris")
+    assert got["span_share"] == pytest.approx(0.6) and got["span_margin"] == pytest.approx(0.04)
+    assert mod.relative_scores(lp, "France") is None and mod.relative_scores({}, "Paris") is None
+    assert mod.relative_scores({"Paris": 0.0}, "Paris") == {"span_share": 1.0, "span_margin": 1.0}
