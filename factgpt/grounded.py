@@ -56,7 +56,7 @@ SCORES: dict[str, Callable[[Recitation, float | None], float]] = {
     "span": _span,  # the chosen span's probability after the line (span and closing ⁇)
     "free_answer": _free_answer,  # the freely decoded answer's probability
     "line_min_x_span": _line_min_x_span,
-    "line_mean_x_span": _line_mean_x_span,  # what `ask` shows as the answer's confidence
+    "line_mean_x_span": _line_mean_x_span,  # the line and the answer together (GroundedAnswer.confidence)
 }
 CONFIDENCE = "line_mean_x_span"
 LINE_SCORES = ("line_min", "line_mean")  # the scores of the recited line alone

@@ -182,7 +182,7 @@ def abstention_candidates_table(found: list[tuple[str, dict]]) -> str:
     if not found:
         return ""
     lines = ["| model (results) | held-out answered right / wrong | made-up refused (chosen on) "
-             "| AUROC right vs wrong, held-out | held-out wrong answers, sure of (confidence > 0.9) "
+             "| AUROC right vs wrong, held-out | held-out wrong answers with `line_mean_x_span` > 0.9 "
              "| dev answered right / wrong | made-up refused (fresh) |",
              "|---|---|---|---|---|---|---|"]
     def sure(part: dict) -> str:  # recorded since the column was added; older files: "not recorded"
