@@ -161,11 +161,11 @@ def choose_rule(real: list[Record], made_up: list[Record],
     return rule, {"aurocs": aucs, "line_score": line, "answer_score": answer, "feasible": thresholds is not None}
 
 
-SURE = 0.9  # a shown confidence above which a wrong answer counts as a confident one
+SURE = 0.9  # a CONFIDENCE (line_mean_x_span) above which a wrong answer counts as a sure one
 
 
 def confident_wrong(real: list[Record], above: float = SURE) -> dict[str, Any]:
-    """Of the real people answered wrongly without a rule: how many with a shown confidence above `above`.
+    """Of the real people answered wrongly without a rule: how many with CONFIDENCE above `above`.
     No threshold refuses those without refusing the right answers below them."""
     wrong = [r for r in real if r.guess != r.gold]
     return {"confidence_above": above, "wrong": len(wrong),
