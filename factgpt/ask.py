@@ -161,8 +161,7 @@ class Asker:
         out = []
         for q, a in zip(qs, got):
             # the score that decided: the first one the rule failed on, else the answer's own score
-            score = next((k for k, t in self.rule.thresholds.items() if a.scores[k] < t), None) if self.rule else None
-            score = score or (list(self.rule.thresholds)[-1] if self.rule else CONFIDENCE)
+            score = (self.rule.first_failing(a.scores) or self.rule.answer_score) if self.rule else CONFIDENCE
             span_score = None if math.isnan(a.scores["span"]) else a.scores["span"]  # nan: not read (refused)
             out.append(Reply(q.text, a.answer, a.scores[score], a.recitation, None, a.scores["line_mean"],
                              span_score, a.no_line, score, self.rule.thresholds.get(score) if self.rule else None,

@@ -80,6 +80,11 @@ class AbstentionRule:
     def answers(self, scores: dict[str, float]) -> bool:
         return all(scores[k] >= t for k, t in self.thresholds.items())
 
+    @property
+    def answer_score(self) -> str:
+        """The last score: the one an answer is shown with (the line score comes first)."""
+        return list(self.thresholds)[-1]
+
     def first_failing(self, scores: dict[str, float]) -> str | None:
         """The first score below its threshold (the line score comes first), or None."""
         return next((k for k, t in self.thresholds.items() if scores[k] < t), None)

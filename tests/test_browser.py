@@ -18,11 +18,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 
 def answer_score() -> str:
-    """The shipped model's rule's last score: the one that says how surely the answer was read."""
+    """The score the shipped model's rule shows an answer with."""
     from factgpt.checkpoint import load_tensors
     from factgpt.fileio import shipped_model
+    from factgpt.grounded import AbstentionRule
 
-    return list(load_tensors(shipped_model())[1]["abstention"]["thresholds"])[-1]
+    return AbstentionRule.from_meta(load_tensors(shipped_model())[1]).answer_score
 
 
 @pytest.fixture(scope="module")

@@ -182,6 +182,8 @@ def test_choose_rule_takes_a_line_score_and_an_answer_score_within_both_bounds()
     # every right answer kept, the wrong one refused, every made-up name refused
     assert (o.answered, o.correct, o.wrong, o.made_up_refused) == (0.75, 0.75, 0.0, 1.0)
     assert rule.thresholds["line_mean"] <= 0.9 and 0.2 < rule.thresholds["span"] <= 0.7
+    assert rule.answer_score == "span"  # what an answer is shown with; a one-score rule shows its one score
+    assert AbstentionRule({"line_mean": 0.5}).answer_score == "line_mean"
 
 
 def test_choose_rule_refuses_everything_when_no_threshold_meets_the_bounds():

@@ -19,6 +19,7 @@ from factgpt.checkpoint import load_tensors
 from factgpt.cli import main
 from factgpt.datasets import parse_tsv
 from factgpt.fileio import bundled_path, read_text, shipped_model
+from factgpt.grounded import AbstentionRule
 from factgpt.heldout import split_heldout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +39,8 @@ def _recipe_folder(model: Path) -> Path:
 
 
 def _answer_score(model: Path) -> str:
-    """The score of the shipped rule that says how surely the answer was read (its last)."""
-    return list(load_tensors(model)[1]["abstention"]["thresholds"])[-1]
+    """The score the shipped rule shows an answer with."""
+    return AbstentionRule.from_meta(load_tensors(model)[1]).answer_score
 
 
 def test_the_recite_model_is_small_described_and_never_saw_the_held_out_questions(recite_model):
